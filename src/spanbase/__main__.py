@@ -1,0 +1,3 @@
+from spanbase.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""Stored spans -> the Respan read shapes (spec §2.4, "Retrieve a span")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spanbase.domain.spans import iso_from_micros
+from spanbase.ingest.normalize import CHAT_LOG_TYPES
+
+# Stored columns that are not part of the wire shape (or are renamed below).
+_INTERNAL = frozenset({"org_id", "timestamp_us", "start_time_us", "created_us", "metadata", "payload"})
+
+
+def public_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """Keys starting with "_" are reserved and never returned (spec §1.7)."""
+    return {k: v for k, v in (metadata or {}).items() if not k.startswith("_")}
+
+
+def span_detail(span: dict[str, Any], organization_id: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": span["unique_id"]}
+    out.update((k, v) for k, v in span.items() if k not in _INTERNAL)
+    out["organization_id"] = organization_id
+    out["timestamp"] = iso_from_micros(span["timestamp_us"])
+    out["start_time"] = iso_from_micros(span["start_time_us"])
+    out["metadata"] = public_metadata(span.get("metadata"))
+    payload: dict[str, Any] = span.get("payload") or {}
+    out.update(payload)
+    out.setdefault("input", None)
+    out.setdefault("output", None)
+    if span["log_type"] in CHAT_LOG_TYPES:
+        # Chat spans also answer in the legacy fields, derived from the universal ones (spec §13.2).
+        inp, output = payload.get("input"), payload.get("output")
+        out["prompt_messages"] = inp if isinstance(inp, list) else None
+        out["completion_message"] = output if isinstance(output, dict) else None
+    out.setdefault("scores", {})
+    return out

@@ -1,0 +1,190 @@
+"""The Respan create-span wire shape (seed page "Create a span" and spec §2.1), as typed dicts.
+
+Typed dicts rather than models: pydantic validates the raw JSON bytes straight into plain dicts that
+hold only the keys a client sent, so normalising a span touches its ~20 present fields, not all ~100
+known ones. Unknown keys are dropped (Respan accepts and ignores them). `None` means "not sent".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict
+
+# Identifiers sometimes arrive as numbers; store them as strings instead of refusing the span.
+_CONFIG = ConfigDict(coerce_numbers_to_str=True)
+
+JSONObject = dict[str, Any]
+
+
+class PromptTokensDetails(TypedDict, total=False):
+    __pydantic_config__ = _CONFIG  # type: ignore[misc]
+    cached_tokens: int | None
+    cache_creation_tokens: int | None
+
+
+class CompletionTokensDetails(TypedDict, total=False):
+    __pydantic_config__ = _CONFIG  # type: ignore[misc]
+    reasoning_tokens: int | None
+
+
+class UsageIn(TypedDict, total=False):
+    """OpenAI-style and Anthropic-style usage objects, and the Respan aliases of their cache fields."""
+
+    __pydantic_config__ = _CONFIG  # type: ignore[misc]
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_creation_input_tokens: int | None
+    cache_creation_prompt_tokens: int | None
+    cache_read_input_tokens: int | None
+    reasoning_tokens: int | None
+    prompt_tokens_details: PromptTokensDetails | None
+    completion_tokens_details: CompletionTokensDetails | None
+
+
+class SpanFields(TypedDict, total=False):
+    """Every field a span may carry, top-level or nested under respan_params / keywordsai_params."""
+
+    __pydantic_config__ = _CONFIG  # type: ignore[misc]
+    # content
+    model: str | None
+    log_type: str | None
+    input: Any
+    output: Any
+    messages: list[JSONObject] | None
+    prompt_messages: list[JSONObject] | None
+    completion_message: JSONObject | None
+    completion_messages: list[JSONObject] | None
+    tool_calls: list[JSONObject] | None
+    tools: list[JSONObject] | None
+    tool_choice: str | JSONObject | None
+    response_format: JSONObject | str | None
+    full_request: Any
+    full_response: Any
+    reasoning: list[Any] | None
+    thinking: Any
+    embedding: list[float] | str | None
+    encoding_format: str | None
+    dimensions: int | None
+    audio_input_file: str | None
+    audio_output_file: str | None
+    ideal_output: Any
+    # usage and metrics
+    usage: UsageIn | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_request_tokens: int | None
+    prompt_cache_hit_tokens: int | None
+    prompt_cache_creation_tokens: int | None
+    reasoning_tokens: int | None
+    cost: float | None
+    prompt_unit_price: float | None
+    completion_unit_price: float | None
+    latency: float | None
+    generation_time: float | None
+    time_to_first_token: float | None
+    ttft: float | None
+    tokens_per_second: float | None
+    routing_time: float | None
+    # identity and grouping
+    customer_identifier: str | None
+    customer_params: JSONObject | None
+    customer_email: str | None
+    customer_name: str | None
+    thread_identifier: str | None
+    custom_identifier: str | None
+    group_identifier: str | None
+    evaluation_identifier: str | None
+    session_identifier: str | None
+    trace_group_identifier: str | None
+    metadata: JSONObject | str | None
+    properties: JSONObject | str | None
+    variables: JSONObject | None
+    positive_feedback: bool | None
+    note: str | None
+    category: str | None
+    # tracing
+    trace_unique_id: str | None
+    span_unique_id: str | None
+    span_parent_id: str | None
+    span_name: str | None
+    span_workflow_name: str | None
+    span_path: str | None
+    span_handoffs: list[Any] | None
+    span_tools: list[Any] | None
+    trace_name: str | None
+    # LLM parameters, logged as sent
+    temperature: float | None
+    top_p: float | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
+    max_tokens: int | None
+    max_completion_tokens: int | None
+    stop: str | list[str] | None
+    n: int | None
+    logprobs: bool | None
+    top_logprobs: int | None
+    logit_bias: dict[str, float] | None
+    echo: bool | None
+    parallel_tool_calls: bool | None
+    reasoning_effort: str | None
+    stream: bool | None
+    stream_options: JSONObject | None
+    # status
+    status_code: int | None
+    status: str | None
+    error_message: str | None
+    error_code: str | None
+    warnings: str | JSONObject | None
+    # prompt linkage
+    prompt_id: str | None
+    prompt_name: str | None
+    prompt_version_number: int | None
+    is_custom_prompt: bool | None
+    prompt: JSONObject | str | None
+    provider_id: str | None
+    deployment_name: str | None
+    # time
+    timestamp: datetime | None
+    start_time: datetime | None
+    # controls
+    environment: str | None
+    disable_log: bool | None
+
+
+class SpanIn(SpanFields, total=False):
+    respan_params: SpanFields | None
+    keywordsai_params: SpanFields | None
+
+
+MAX_BULK_SPANS = 500
+
+
+class BulkSpansIn(TypedDict):
+    logs: Annotated[list[SpanIn], Field(max_length=MAX_BULK_SPANS)]
+
+
+span_adapter: TypeAdapter[SpanIn] = TypeAdapter(SpanIn)
+bulk_adapter: TypeAdapter[BulkSpansIn] = TypeAdapter(BulkSpansIn)
+
+# Keys whose values are content, dropped when a span asks for `disable_log`.
+CONTENT_FIELDS = frozenset(
+    {
+        "input",
+        "output",
+        "messages",
+        "prompt_messages",
+        "completion_message",
+        "completion_messages",
+        "tool_calls",
+        "full_request",
+        "full_response",
+        "reasoning",
+        "thinking",
+    }
+)

@@ -1,0 +1,78 @@
+"""The one place where spanbase is built and wired: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from spanbase import bootstrap
+from spanbase.api import errors
+from spanbase.api.deps import KeyCache
+from spanbase.api.metrics import Metrics
+from spanbase.api.middleware import RequestMetrics, TrailingSlash
+from spanbase.api.responses import JSONResponse
+from spanbase.api.routes import health, spans
+from spanbase.ingest.ingestor import SpanIngestor
+from spanbase.ingest.pricing import PriceBook
+from spanbase.ingest.writer import SpanWriter
+from spanbase.settings import Settings
+from spanbase.storage.sql import migrate
+from spanbase.storage.sql.engine import make_engine
+from spanbase.storage.sql.keys import KeyStore
+from spanbase.storage.sql.spans import SqlSpanStore
+
+log = logging.getLogger("spanbase")
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def create_app(settings: Settings, *, say: Callable[[str], None] = log.warning) -> FastAPI:
+    engine = make_engine(settings)
+    migrate.upgrade(engine)
+    keys = KeyStore(engine)
+    bootstrap.ensure_keys(keys, settings, say)
+
+    span_store = SqlSpanStore(engine, settings)
+    metrics = Metrics(queue_depth=lambda: writer.queued_spans)
+    writer = SpanWriter(
+        span_store.open_writer,
+        max_queued=settings.write_queue_max_spans,
+        max_batch=settings.write_batch_max_spans,
+        on_commit=metrics.committed,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            # The server has stopped taking requests and answered the ones in flight: commit the rest.
+            writer.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="spanbase",
+        summary="Self-hosted LLM observability that speaks the Respan (Keywords AI) API",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.key_cache = KeyCache(keys, settings.key_cache_seconds)
+    app.state.span_store = span_store
+    app.state.metrics = metrics
+    app.state.ingestor = SpanIngestor(writer, PriceBook(), settings.max_span_bytes, _now_us)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(spans.router)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(TrailingSlash)
+    return app

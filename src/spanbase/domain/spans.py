@@ -1,0 +1,91 @@
+"""The span as spanbase stores it: light, filterable columns plus one heavy JSON payload.
+
+Light columns are what filters, sorts, counts and aggregates read; the payload (input, output, raw
+provider bodies, tools, LLM parameters, ...) is fetched by key only for the rows a response returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# Identifiers longer than this are truncated, never refused (the Respan create-span contract).
+MAX_IDENTIFIER_LEN = 254
+MAX_SPAN_NAME_LEN = 255
+
+ENVIRONMENTS = ("prod", "test")
+
+# Respan's response status enum; a request's "error" is stored as "failed".
+STATUSES = ("success", "warning", "failed", "pending", "running")
+
+
+def to_micros(dt: datetime) -> int:
+    """Exact microseconds since the epoch (float timestamps lose the last digit)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - EPOCH) // _MICROSECOND
+
+
+def from_micros(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def iso_from_micros(us: int | None) -> str | None:
+    if us is None:
+        return None
+    return from_micros(us).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """One normalised span, ready to store. Field order is the light-column order of the spans table."""
+
+    unique_id: str
+    org_id: int
+    environment: str
+    timestamp_us: int
+    start_time_us: int
+    latency: float | None
+    trace_unique_id: str | None
+    span_unique_id: str | None
+    span_parent_id: str | None
+    span_name: str | None
+    span_workflow_name: str | None
+    thread_identifier: str | None
+    session_identifier: str | None
+    customer_identifier: str | None
+    customer_email: str | None
+    customer_name: str | None
+    custom_identifier: str | None
+    group_identifier: str | None
+    evaluation_identifier: str | None
+    prompt_id: str | None
+    prompt_name: str | None
+    model: str
+    provider_id: str | None
+    log_type: str
+    log_method: str
+    status: str
+    status_code: int
+    error_message: str | None
+    stream: bool
+    has_tool_calls: bool
+    positive_feedback: bool | None
+    is_pinned: bool
+    note: str | None
+    cost: float | None
+    time_to_first_token: float | None
+    tokens_per_second: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_request_tokens: int
+    prompt_cache_hit_tokens: int
+    prompt_cache_creation_tokens: int
+    reasoning_tokens: int
+    metadata_json: str
+    created_us: int
+    # Not a light column: the JSON of everything else, stored apart.
+    payload_json: str

@@ -1,0 +1,140 @@
+"""Span ingestion end to end: raw body -> validated spans -> normalised records -> the writer.
+
+Bodies are validated straight from their bytes with one pydantic TypeAdapter call. Only when a bulk body
+has bad rows do we parse it a second time, to validate the good rows one by one and keep them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from spanbase.api.payloads.spans import SpanIn, bulk_adapter, span_adapter
+from spanbase.domain.errors import FieldError, SpanbaseError
+from spanbase.domain.keys import Principal
+from spanbase.domain.spans import SpanRecord
+from spanbase.ingest.normalize import IngestContext, normalize
+from spanbase.ingest.pricing import PriceBook
+from spanbase.ingest.writer import SpanWriter
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none", "datetime"})
+
+
+class MalformedJSON(SpanbaseError):
+    """The body is not JSON at all (400)."""
+
+
+class InvalidBody(SpanbaseError):
+    """The body is JSON but not the expected shape (422), with messages per field."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("Validation error")
+        self.errors = errors
+
+
+@dataclass
+class BulkResult:
+    success_count: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def field_name(loc: Sequence[int | str]) -> str:
+    """('logs', 3, 'usage', 'prompt_tokens') -> 'usage.prompt_tokens'; the row index is reported apart."""
+    parts = [str(p) for p in loc]
+    return ".".join(parts) if parts else "body"
+
+
+def _message(error: ErrorDetails) -> str:
+    if error["type"] == "dict_type" and not error["loc"]:
+        return "the body must be a JSON object"
+    return str(error["msg"])
+
+
+def _errors_by_field(errors: list[ErrorDetails], skip: int = 0) -> dict[str, list[str]]:
+    by_field: dict[str, list[str]] = defaultdict(list)
+    for e in errors:
+        loc = e["loc"][skip:]
+        # pydantic names union members in the path ("str", "list[...]"); they mean nothing to a client.
+        clean = [p for p in loc if isinstance(p, int) or (not any(c in p for c in "[]") and p not in ("str",))]
+        by_field[field_name(clean)].append(_message(e))
+    return dict(by_field)
+
+
+def _check_json(error: ValidationError) -> None:
+    for e in error.errors():
+        if e["type"] == "json_invalid":
+            raise MalformedJSON(f"Malformed JSON: {e['msg']}")
+
+
+class SpanIngestor:
+    def __init__(self, writer: SpanWriter, prices: PriceBook, max_span_bytes: int, now_us: Callable[[], int]) -> None:
+        self._writer = writer
+        self._prices = prices
+        self._max_span_bytes = max_span_bytes
+        self._now_us = now_us
+
+    def _context(self, principal: Principal, log_method: str) -> IngestContext:
+        return IngestContext(
+            org_id=principal.org_id,
+            environment=principal.environment,
+            log_method=log_method,
+            prices=self._prices,
+            max_span_bytes=self._max_span_bytes,
+            now_us=self._now_us,
+        )
+
+    async def create(self, body: bytes, principal: Principal) -> SpanRecord:
+        try:
+            span = span_adapter.validate_json(body)
+        except ValidationError as e:
+            _check_json(e)
+            raise InvalidBody(_errors_by_field(e.errors())) from None
+        try:
+            record = normalize(span, self._context(principal, "logging_api"))
+        except FieldError as e:
+            raise InvalidBody({e.field: [e.message]}) from None
+        await self._writer.write([record])
+        return record
+
+    async def bulk(self, body: bytes, principal: Principal) -> BulkResult:
+        result = BulkResult()
+        try:
+            spans: list[tuple[int, SpanIn]] = list(enumerate(bulk_adapter.validate_json(body)["logs"]))
+        except ValidationError as e:
+            _check_json(e)
+            spans = self._valid_rows(body, e, result)
+        ctx = self._context(principal, "batch")
+        records: list[SpanRecord] = []
+        for index, span in spans:
+            try:
+                records.append(normalize(span, ctx))
+            except FieldError as e:
+                result.errors.append({"index": index, "error": str(e)})
+        await self._writer.write(records)
+        result.success_count = len(records)
+        result.errors.sort(key=lambda e: e["index"])
+        return result
+
+    def _valid_rows(self, body: bytes, error: ValidationError, result: BulkResult) -> list[tuple[int, SpanIn]]:
+        """Sort the errors into whole-body ones (raised) and row ones; validate the other rows alone."""
+        row_errors: dict[int, list[ErrorDetails]] = defaultdict(list)
+        whole: list[ErrorDetails] = []
+        for e in error.errors():
+            loc = e["loc"]
+            if len(loc) >= 2 and loc[0] == "logs" and isinstance(loc[1], int):
+                row_errors[loc[1]].append(e)
+            else:
+                whole.append(e)
+        if whole:
+            raise InvalidBody(_errors_by_field(whole))
+        for index, errors in row_errors.items():
+            messages = "; ".join(f"{f}: {'; '.join(m)}" for f, m in _errors_by_field(errors, skip=2).items())
+            result.errors.append({"index": index, "error": messages})
+        logs = orjson.loads(body)["logs"]
+        return [(i, span_adapter.validate_python(raw)) for i, raw in enumerate(logs) if i not in row_errors]

@@ -1,0 +1,158 @@
+"""The one writer of a store: group commit, a bounded queue, and an answer only after the commit.
+
+Request handlers call `await writer.write(records)`. A single thread drains every batch waiting in the
+queue (up to `max_batch` spans) into one transaction, commits it, and only then wakes the waiting
+handlers, so a 2xx always means durably stored and immediately readable. While one transaction commits,
+the next requests queue up and share the following one: the busier the server, the bigger the commits.
+Past `max_queued` waiting spans, `write` refuses at once with Overloaded instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from spanbase.domain.errors import Overloaded
+from spanbase.domain.spans import SpanRecord
+from spanbase.storage.base import SpanBatchWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Batch:
+    records: Sequence[SpanRecord]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+
+def _settle(batch: _Batch, error: BaseException | None) -> None:
+    def settle() -> None:
+        if batch.future.done():  # the client went away; the write stands all the same
+            return
+        if error is None:
+            batch.future.set_result(None)
+        else:
+            batch.future.set_exception(error)
+
+    batch.loop.call_soon_threadsafe(settle)
+
+
+class SpanWriter:
+    def __init__(
+        self,
+        open_writer: Callable[[], SpanBatchWriter],
+        *,
+        max_queued: int,
+        max_batch: int,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._open_writer = open_writer
+        self._max_queued = max_queued
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def queued_spans(self) -> int:
+        return self._queued
+
+    def start(self) -> None:
+        # Open the connection here, not in the thread, so a bad database URL fails the start-up.
+        store_writer = self._open_writer()
+        self._thread = threading.Thread(target=self._run, args=(store_writer,), name="span-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Commit everything queued, then stop the thread. Call after the server stopped taking requests."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    async def write(self, records: Sequence[SpanRecord]) -> None:
+        if not records:
+            return
+        n = len(records)
+        with self._lock:
+            if self._queued + n > self._max_queued and self._queued > 0:
+                raise Overloaded(retry_after=1)
+            self._queued += n
+        loop = asyncio.get_running_loop()
+        batch = _Batch(records, loop, loop.create_future())
+        self._queue.put(batch)
+        # Shielded: a client that disconnects must not cancel a write other requests share.
+        await asyncio.shield(batch.future)
+
+    def _take(self, first: _Batch) -> tuple[list[_Batch], bool]:
+        """The first batch and whatever else is waiting, up to max_batch spans; True when asked to stop."""
+        group = [first]
+        size = len(first.records)
+        stop = False
+        while size < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stop = True
+                break
+            group.append(item)
+            size += len(item.records)
+        return group, stop
+
+    def _run(self, store_writer: SpanBatchWriter) -> None:
+        try:
+            stop = False
+            while not stop:
+                first = self._queue.get()
+                if first is None:
+                    break
+                group, stop = self._take(first)
+                self._commit(store_writer, group)
+            # Drain what is left so no waiting request is forgotten.
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    self._commit(store_writer, [item])
+        finally:
+            store_writer.close()
+
+    def _commit(self, store_writer: SpanBatchWriter, group: list[_Batch]) -> None:
+        records = [r for b in group for r in b.records] if len(group) > 1 else group[0].records
+        started = time.perf_counter()
+        try:
+            store_writer.write(records)
+        except Exception:
+            if len(group) == 1:
+                log.exception("span write failed")
+                self._finish(group, time.perf_counter() - started, ok=False)
+                return
+            # One request's rows must not fail the others': retry each batch in its own transaction.
+            log.warning("group commit failed; retrying its %d batches one by one", len(group))
+            for batch in group:
+                self._commit(store_writer, [batch])
+            return
+        self._finish(group, time.perf_counter() - started, ok=True)
+
+    def _finish(self, group: list[_Batch], seconds: float, *, ok: bool) -> None:
+        n = sum(len(b.records) for b in group)
+        with self._lock:
+            self._queued -= n
+        if ok and self._on_commit is not None:
+            self._on_commit(n, seconds)
+        error = None if ok else RuntimeError("the span store failed to write this batch")
+        for batch in group:
+            _settle(batch, error)

@@ -1,0 +1,81 @@
+"""Database connections: one function makes every DBAPI connection, so pragmas live in one place."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import QueuePool
+
+from spanbase.settings import Settings
+
+
+def database_url(settings: Settings) -> URL:
+    """The SQLAlchemy URL: SQLite in the data dir, or PostgreSQL always through psycopg 3."""
+    if not settings.database_url:
+        return make_url(f"sqlite:///{settings.sqlite_path}")
+    raw = settings.database_url
+    if raw.startswith("postgres://"):  # Heroku-style alias
+        raw = "postgresql://" + raw[len("postgres://") :]
+    url = make_url(raw)
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite":
+        return url.set(drivername="sqlite")
+    raise ValueError(f"SPANBASE_DATABASE_URL: unsupported database {url.get_backend_name()!r}")
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def connect_sqlite(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is exactly where we say.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA busy_timeout=30000")  # the CLI may write keys while the server runs
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
+    conn.execute("PRAGMA temp_store=MEMORY")
+    return conn
+
+
+def connect_postgres(url: URL) -> psycopg.Connection[Any]:
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(conninfo)
+
+
+def raw_connect(settings: Settings) -> Any:
+    """A new DBAPI connection of the configured store (the span writer keeps one of its own)."""
+    url = database_url(settings)
+    if is_sqlite(url):
+        return connect_sqlite(str(url.database), settings.sqlite_synchronous)
+    return connect_postgres(url)
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = database_url(settings)
+    if is_sqlite(url):
+        path = str(url.database)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            creator=lambda: connect_sqlite(path, settings.sqlite_synchronous),
+            poolclass=QueuePool,
+            pool_size=4,
+            max_overflow=8,
+        )
+
+        # pysqlite's own transaction handling is off (isolation_level=None); let SQLAlchemy say BEGIN.
+        # IMMEDIATE takes the write lock at once, for transactions that read then write (migrations).
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)

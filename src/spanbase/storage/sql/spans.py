@@ -1,0 +1,121 @@
+"""Spans in SQL: the batch writer (the hot path, on raw DBAPI connections) and reads (SQLAlchemy Core).
+
+Both statements skip rows whose unique_id exists already: a span with its own trace and span ids gets a
+unique_id derived from them, so a resend is ignored and the first write stands.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from operator import attrgetter
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+
+from spanbase.domain.spans import SpanRecord
+from spanbase.settings import Settings
+from spanbase.storage.sql.engine import connect_postgres, connect_sqlite, database_url, is_sqlite
+from spanbase.storage.sql.tables import span_payloads, spans
+
+_RECORD_FIELDS = tuple(f for f in SpanRecord.__dataclass_fields__ if f != "payload_json")
+# SpanRecord.metadata_json is the column "metadata"; every other field has its column's name.
+_COLUMNS = tuple("metadata" if f == "metadata_json" else f for f in _RECORD_FIELDS)
+_light_values = attrgetter(*_RECORD_FIELDS)
+_payload_values = attrgetter("unique_id", "payload_json")
+_COLUMN_LIST = ", ".join(_COLUMNS)
+
+
+class SqliteBatchWriter:
+    _insert_spans = (
+        f"INSERT INTO spans ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+        "ON CONFLICT (unique_id) DO NOTHING"
+    )
+    _insert_payloads = "INSERT INTO span_payloads (unique_id, body) VALUES (?, ?) ON CONFLICT DO NOTHING"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def write(self, records: Sequence[SpanRecord]) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(self._insert_spans, map(_light_values, records))
+            conn.executemany(self._insert_payloads, map(_payload_values, records))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresBatchWriter:
+    """COPY into a session-private staging table, then one INSERT ... SELECT ... ON CONFLICT each.
+
+    COPY is several times faster than INSERT for thousands of rows, but cannot skip conflicts itself.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        with conn.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS spans_stage (LIKE spans) ON COMMIT DELETE ROWS; "
+                "ALTER TABLE spans_stage ADD COLUMN IF NOT EXISTS body text"
+            )
+        conn.commit()
+        self._copy = f"COPY spans_stage ({_COLUMN_LIST}, body) FROM STDIN"
+        self._move = (
+            f"INSERT INTO spans ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM spans_stage "
+            "ON CONFLICT (unique_id) DO NOTHING"
+        )
+        self._move_payloads = (
+            "INSERT INTO span_payloads (unique_id, body) SELECT unique_id, body FROM spans_stage "
+            "ON CONFLICT (unique_id) DO NOTHING"
+        )
+
+    def write(self, records: Sequence[SpanRecord]) -> None:
+        conn = self._conn
+        try:
+            with conn.cursor() as cur:
+                with cur.copy(self._copy) as copy:
+                    for r in records:
+                        copy.write_row((*_light_values(r), r.payload_json))
+                cur.execute(self._move)
+                cur.execute(self._move_payloads)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class SqlSpanStore:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    def open_writer(self) -> SqliteBatchWriter | PostgresBatchWriter:
+        url = database_url(self._settings)
+        if is_sqlite(url):
+            return SqliteBatchWriter(connect_sqlite(str(url.database), self._settings.sqlite_synchronous))
+        return PostgresBatchWriter(connect_postgres(url))
+
+    def get_span(self, org_id: int, unique_id: str) -> dict[str, Any] | None:
+        query = (
+            select(spans, span_payloads.c.body)
+            .outerjoin(span_payloads, span_payloads.c.unique_id == spans.c.unique_id)
+            .where(spans.c.org_id == org_id, spans.c.unique_id == unique_id)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        span = dict(row)
+        body = span.pop("body")
+        span["payload"] = orjson.loads(body) if body else {}
+        return span
