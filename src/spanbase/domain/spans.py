@@ -23,10 +23,12 @@ STATUSES = ("success", "warning", "failed", "pending", "running")
 
 
 def to_micros(dt: datetime) -> int:
-    """Exact microseconds since the epoch (float timestamps lose the last digit)."""
+    """Exact microseconds since the epoch (a float timestamp * 1e6 can lose the last digit)."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return (dt - EPOCH) // _MICROSECOND
+    # Whole seconds from the float are exact (they are far from a float's precision limit at this
+    # magnitude), and the microseconds are taken from the field itself.
+    return (int(dt.replace(microsecond=0).timestamp())) * 1_000_000 + dt.microsecond
 
 
 def from_micros(us: int) -> datetime:

@@ -11,12 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from spanbase.api.payloads.spans import SpanIn, bulk_adapter, span_adapter
-from spanbase.domain.errors import FieldError, SpanbaseError
+from spanbase.api.payloads.spans import SpanIn, bulk_adapter, raw_bulk_adapter, span_adapter
+from spanbase.domain.errors import FieldError, SpanbaseError, TooLarge
 from spanbase.domain.keys import Principal
 from spanbase.domain.spans import SpanRecord
 from spanbase.ingest.normalize import IngestContext, normalize
@@ -85,8 +84,8 @@ class SpanIngestor:
             environment=principal.environment,
             log_method=log_method,
             prices=self._prices,
+            received_us=self._now_us(),
             max_span_bytes=self._max_span_bytes,
-            now_us=self._now_us,
         )
 
     async def create(self, body: bytes, principal: Principal) -> SpanRecord:
@@ -111,11 +110,18 @@ class SpanIngestor:
             spans = self._valid_rows(body, e, result)
         ctx = self._context(principal, "batch")
         records: list[SpanRecord] = []
+        too_large = False
         for index, span in spans:
             try:
                 records.append(normalize(span, ctx))
             except FieldError as e:
                 result.errors.append({"index": index, "error": str(e)})
+            except TooLarge as e:
+                # A row error like any other, so the rest of the batch is kept (spec §2.2).
+                too_large = True
+                result.errors.append({"index": index, "error": str(e)})
+        if not records and too_large:
+            raise TooLarge("no span was stored: " + "; ".join(f"row {e['index']}: {e['error']}" for e in result.errors))
         await self._writer.write(records)
         result.success_count = len(records)
         result.errors.sort(key=lambda e: e["index"])
@@ -136,5 +142,5 @@ class SpanIngestor:
         for index, errors in row_errors.items():
             messages = "; ".join(f"{f}: {'; '.join(m)}" for f, m in _errors_by_field(errors, skip=2).items())
             result.errors.append({"index": index, "error": messages})
-        logs = orjson.loads(body)["logs"]
+        logs = raw_bulk_adapter.validate_json(body)["logs"]
         return [(i, span_adapter.validate_python(raw)) for i, raw in enumerate(logs) if i not in row_errors]

@@ -7,10 +7,11 @@ Spec references: §13.4 (legacy mapping), §13.5 (respan_params / keywordsai_par
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -39,6 +40,23 @@ _TOKEN_FIELDS = (
     "reasoning_tokens",
 )
 _LONG_TEXT = 1_000_000
+# Times outside these bounds are refused: with a latency of up to 1e8 s on either side, every stored or
+# derived time is still a valid date when read back.
+_MIN_TIME_US = to_micros(datetime(1900, 1, 1, tzinfo=UTC))
+_MAX_TIME_US = to_micros(datetime(2200, 1, 1, tzinfo=UTC))
+
+# Identifier columns taken as they are sent (the ones with fallbacks are handled in normalize()).
+_IDENTIFIER_FIELDS = (
+    "trace_unique_id",
+    "span_unique_id",
+    "span_parent_id",
+    "span_workflow_name",
+    "custom_identifier",
+    "group_identifier",
+    "evaluation_identifier",
+    "prompt_name",
+    "provider_id",
+)
 
 
 @dataclass
@@ -49,8 +67,8 @@ class IngestContext:
     environment: str
     log_method: str
     prices: PriceBook
+    received_us: int
     max_span_bytes: int = 20 * 1024 * 1024
-    now_us: Callable[[], int] = field(default=lambda: to_micros(datetime.now().astimezone()))
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
 
 
@@ -60,12 +78,16 @@ def merge_params(raw: SpanIn) -> dict[str, Any]:
     The one place the precedence lives (spec §13.5), so it can be flipped if a client needs the
     legacy order where nested params win.
     """
+    top = {k: v for k, v in raw.items() if v is not None}
+    kai: SpanFields | None = top.pop("keywordsai_params", None)
+    respan: SpanFields | None = top.pop("respan_params", None)
+    if not kai and not respan:
+        return top
     merged: dict[str, Any] = {}
-    for nested_key in ("keywordsai_params", "respan_params"):
-        nested: SpanFields | None = raw.get(nested_key)  # type: ignore[assignment]
+    for nested in (kai, respan):
         if nested:
-            merged.update((k, v) for k, v in nested.items() if v is not None)
-    merged.update((k, v) for k, v in raw.items() if v is not None and k not in ("respan_params", "keywordsai_params"))
+            merged.update({k: v for k, v in nested.items() if v is not None})
+    merged.update(top)
     return merged
 
 
@@ -79,10 +101,19 @@ def _clean(value: Any, limit: int = MAX_IDENTIFIER_LEN) -> str | None:
     """A light string column: NUL removed (PostgreSQL text refuses it), cut to `limit` characters."""
     if value is None:
         return None
-    s = value if isinstance(value, str) else str(value)
+    s = value if type(value) is str else str(value)
     if "\x00" in s:
         s = s.replace("\x00", "")
     return s[:limit] if len(s) > limit else s
+
+
+def _pop_identifiers(d: dict[str, Any]) -> dict[str, str]:
+    """The identifier columns present in `d`, removed from it, cleaned and cut to 254 characters."""
+    found: dict[str, str] = {}
+    for name in _IDENTIFIER_FIELDS:
+        if name in d:
+            found[name] = _clean(d.pop(name)) or ""
+    return found
 
 
 def _json_object(name: str, value: Any) -> dict[str, Any]:
@@ -98,14 +129,20 @@ def _json_object(name: str, value: Any) -> dict[str, Any]:
 
 def _metadata(value: Any) -> dict[str, str]:
     """Metadata is a string -> string map (Respan coerces values to strings)."""
+    given = _json_object("metadata", value)
+    if all(type(v) is str and "\x00" not in v and "\x00" not in k for k, v in given.items()):
+        return given
     out: dict[str, str] = {}
-    for k, v in _json_object("metadata", value).items():
+    for k, v in given.items():
         if isinstance(v, str):
             s = v
-        elif isinstance(v, bool | int | float) or v is None:
-            s = orjson.dumps(v).decode()
         else:
-            s = orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+            # JSON text of the value: true, 3, 1.5, null, {"x":1}; the stdlib encoder takes integers of any
+            # size (orjson stops at 64 bits), which a string column can hold.
+            try:
+                s = orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+            except TypeError:
+                s = json.dumps(v, sort_keys=True, separators=(",", ":"))
         out[_clean(k, 1024) or ""] = _clean(s, _LONG_TEXT) or ""
     return out
 
@@ -118,6 +155,19 @@ def _maybe_json(value: Any) -> Any:
         except orjson.JSONDecodeError:
             return value
     return value
+
+
+def _dumps_payload(d: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(d)
+    except TypeError:
+        # JSON allows integers of any size; the store keeps 64-bit ones. Name the field that has one.
+        for key, value in d.items():
+            try:
+                orjson.dumps(value)
+            except TypeError:
+                raise FieldError(key, "holds an integer beyond the 64-bit range") from None
+        raise
 
 
 def _first(*values: int | None) -> int | None:
@@ -156,14 +206,23 @@ def _tokens(d: dict[str, Any]) -> TokenCounts:
     )
 
 
-def _times(d: dict[str, Any], latency: float | None, now_us: Callable[[], int]) -> tuple[int, int, float | None]:
+def _micros_in_range(name: str, value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    us = to_micros(value)
+    if not _MIN_TIME_US <= us <= _MAX_TIME_US:
+        raise FieldError(name, "must be between the years 1900 and 2200")
+    return us
+
+
+def _times(d: dict[str, Any], latency: float | None, received_us: int) -> tuple[int, int, float | None]:
     """(timestamp, start_time, latency): explicit values stand; a missing one comes from the other two."""
     ts: datetime | None = d.pop("timestamp", None)
     st: datetime | None = d.pop("start_time", None)
-    ts_us = to_micros(ts) if ts is not None else None
-    st_us = to_micros(st) if st is not None else None
+    ts_us = _micros_in_range("timestamp", ts)
+    st_us = _micros_in_range("start_time", st)
     if ts_us is None:
-        ts_us = st_us + round(latency * 1000000.0) if st_us is not None and latency is not None else now_us()
+        ts_us = st_us + round(latency * 1000000.0) if st_us is not None and latency is not None else received_us
     if st_us is None:
         st_us = ts_us - round(latency * 1e6) if latency is not None else ts_us
     elif latency is None and st is not None:
@@ -235,12 +294,13 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
     metadata = _metadata(d.pop("metadata")) if "metadata" in d else {}
 
     tokens = _tokens(d)
-    ts_us, st_us, latency = _times(d, latency, ctx.now_us)
+    ts_us, st_us, latency = _times(d, latency, ctx.received_us)
     status_code = d.pop("status_code", None) or 200
     error_message = d.pop("error_message", None)
     status = _status(d, status_code, error_message)
     model = _clean(d.pop("model", None) or "") or ""
-    provider_id = _clean(d.pop("provider_id", None))
+    ids = _pop_identifiers(d)
+    provider_id = ids.get("provider_id")
 
     cost = d.pop("cost", None)
     if cost is None:
@@ -254,10 +314,20 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
     for name in _TOKEN_FIELDS:
         d.pop(name, None)
 
-    trace_id = _clean(d.pop("trace_unique_id", None))
-    span_id = _clean(d.pop("span_unique_id", None))
+    trace_id = ids.get("trace_unique_id")
+    span_id = ids.get("span_unique_id")
     unique_id = span_unique_id(ctx.org_id, ctx.environment, trace_id, span_id) if trace_id and span_id else ctx.new_id()
-    record = SpanRecord(
+    span_name = _clean(d.pop("span_name", None), MAX_SPAN_NAME_LEN)
+    stream = bool(d.pop("stream", False))
+    positive_feedback = d.pop("positive_feedback", None)
+    note = _clean(d.pop("note", None), _LONG_TEXT)
+    tokens_per_second = d.pop("tokens_per_second", None)
+    metadata_bytes = orjson.dumps(metadata)
+    # Whatever was not popped into a light column above is the heavy payload.
+    payload_bytes = _dumps_payload(d)
+    if len(payload_bytes) + len(metadata_bytes) > ctx.max_span_bytes:
+        raise TooLarge(f"a span is over the {ctx.max_span_bytes} byte limit")
+    return SpanRecord(
         unique_id=unique_id,
         org_id=ctx.org_id,
         environment=ctx.environment,
@@ -266,19 +336,19 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
         latency=latency,
         trace_unique_id=trace_id,
         span_unique_id=span_id,
-        span_parent_id=_clean(d.pop("span_parent_id", None)),
-        span_name=_clean(d.pop("span_name", None), MAX_SPAN_NAME_LEN),
-        span_workflow_name=_clean(d.pop("span_workflow_name", None)),
+        span_parent_id=ids.get("span_parent_id"),
+        span_name=span_name,
+        span_workflow_name=ids.get("span_workflow_name"),
         thread_identifier=_clean(thread or session),
         session_identifier=_clean(trace_group or session or thread),
         customer_identifier=_clean(customer_identifier),
         customer_email=_clean(customer_email),
         customer_name=_clean(customer_name),
-        custom_identifier=_clean(d.pop("custom_identifier", None)),
-        group_identifier=_clean(d.pop("group_identifier", None)),
-        evaluation_identifier=_clean(d.pop("evaluation_identifier", None)),
+        custom_identifier=ids.get("custom_identifier"),
+        group_identifier=ids.get("group_identifier"),
+        evaluation_identifier=ids.get("evaluation_identifier"),
         prompt_id=_clean(prompt_id),
-        prompt_name=_clean(d.pop("prompt_name", None)),
+        prompt_name=ids.get("prompt_name"),
         model=model,
         provider_id=provider_id,
         log_type=log_type,
@@ -286,25 +356,21 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
         status=status,
         status_code=status_code,
         error_message=_clean(error_message, _LONG_TEXT),
-        stream=bool(d.pop("stream", False)),
+        stream=stream,
         has_tool_calls=has_tool_calls,
-        positive_feedback=d.pop("positive_feedback", None),
+        positive_feedback=positive_feedback,
         is_pinned=False,
-        note=_clean(d.pop("note", None), _LONG_TEXT),
+        note=note,
         cost=cost,
         time_to_first_token=ttft,
-        tokens_per_second=d.pop("tokens_per_second", None),
+        tokens_per_second=tokens_per_second,
         prompt_tokens=tokens.prompt,
         completion_tokens=tokens.completion,
         total_request_tokens=total_tokens if total_tokens is not None else tokens.prompt + tokens.completion,
         prompt_cache_hit_tokens=tokens.cache_hit,
         prompt_cache_creation_tokens=tokens.cache_creation,
         reasoning_tokens=tokens.reasoning,
-        metadata_json=orjson.dumps(metadata).decode(),
-        created_us=ctx.now_us(),
-        # Whatever was not popped into a light column above is the heavy payload.
-        payload_json=orjson.dumps(d).decode(),
+        metadata_json=metadata_bytes.decode(),
+        created_us=ctx.received_us,
+        payload_json=payload_bytes.decode(),
     )
-    if len(record.payload_json) + len(record.metadata_json) > ctx.max_span_bytes:
-        raise TooLarge(f"a span is over the {ctx.max_span_bytes} byte limit")
-    return record

@@ -1,15 +1,16 @@
 """Cost of a span from its model and token usage, with the genai-prices package's bundled price table.
 
 genai-prices' own `calc_price` takes about 100 microseconds a call, which alone would eat a core at
-10,000 spans/s. Nearly every price is linear in each token count, so for a model's price we evaluate
-genai-prices once per kind of token (its per-token rates) and cache those rates; tiered prices (a rate
-that changes past a token threshold) still go through genai-prices itself for every span. The bundled
+10,000 spans/s. A price is linear in each token count within a tier (genai-prices' tiers are "cliffs":
+past a threshold of total input tokens, one rate applies to all tokens), so for each model price and
+tier we ask genai-prices once per kind of token for its rate, cache the rates, and multiply. The bundled
 snapshot is used as shipped: prices are never fetched over the network.
 """
 
 from __future__ import annotations
 
 import warnings
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -60,24 +61,42 @@ def _total(price: ModelPrice, tokens: TokenCounts) -> Decimal:
     return result
 
 
+def _tier_starts(price: ModelPrice) -> tuple[int, ...]:
+    starts = {int(t.start) for v in vars(price).values() if isinstance(v, TieredPrices) for t in v.tiers}
+    return tuple(sorted(starts))
+
+
+def _rates_at(price: ModelPrice, total_input: int) -> _Rates:
+    """Per-token rates for spans whose total input tokens fall in the same tier as `total_input`."""
+    x = total_input
+    base = _total(price, TokenCounts(prompt=x))
+    out = _total(price, TokenCounts(prompt=x, completion=_MTOK))
+    return _Rates(
+        uncached_input=float(base) / x,
+        cache_read=float(_total(price, TokenCounts(prompt=x, cache_hit=x))) / x,
+        cache_write=float(_total(price, TokenCounts(prompt=x, cache_creation=x))) / x,
+        output=float(out - base) / _MTOK,
+        reasoning=float(_total(price, TokenCounts(prompt=x, completion=_MTOK, reasoning=_MTOK)) - base) / _MTOK,
+    )
+
+
 class PriceBook:
     """Looks up prices by model name (and provider when known); caches per-token rates."""
 
     def __init__(self) -> None:
         self._snapshot: Any = data_snapshot.get_snapshot()
-        self._rates: dict[int, tuple[ModelPrice, _Rates | None]] = {}
-        self._unknown: set[tuple[str, str | None]] = set()
+        self._models: dict[tuple[str, str | None], Any] = {}
+        self._rates: dict[tuple[int, int], tuple[ModelPrice, _Rates]] = {}
+        self._tiers: dict[int, tuple[ModelPrice, tuple[int, ...]]] = {}
 
     def cost(self, model: str, tokens: TokenCounts, when: datetime, provider_id: str | None = None) -> float | None:
         """USD cost, or None when the model has no known price (never a made-up 0)."""
         if not model:
             return None
-        price = self._price(model, provider_id, when)
-        if price is None:
+        info = self._model(model, provider_id)
+        if info is None:
             return None
-        rates = self._rates_for(price)
-        if rates is None:  # tiered price: exact computation by genai-prices
-            return round(float(_total(price, tokens)), 12)
+        rates = self._rates_for(info.get_prices(when), tokens.prompt)
         uncached = max(tokens.prompt - tokens.cache_hit - tokens.cache_creation, 0)
         plain_output = max(tokens.completion - tokens.reasoning, 0)
         # Rounded to 1e-12 USD so float rates do not print as 3.5000000000000004e-05.
@@ -90,38 +109,36 @@ class PriceBook:
             12,
         )
 
-    def _price(self, model: str, provider_id: str | None, when: datetime) -> ModelPrice | None:
+    def _model(self, model: str, provider_id: str | None) -> Any:
         key = (model, provider_id)
-        if key in self._unknown:
-            return None
+        if key in self._models:
+            return self._models[key]
         try:
             _, info = self._snapshot.find_provider_model(model, None, provider_id, None)
         except LookupError:
-            if provider_id is None:
-                self._unknown.add(key)
-                return None
             # An unknown provider name ("azure-eu", "my-proxy") should not hide a known model.
-            return self._price(model, None, when)
-        price: ModelPrice = info.get_prices(when)
-        return price
+            info = self._model(model, None) if provider_id is not None else None
+        if len(self._models) > 100_000:  # bounded: model names come from clients
+            self._models.clear()
+        self._models[key] = info
+        return info
 
-    def _rates_for(self, price: ModelPrice) -> _Rates | None:
-        cached = self._rates.get(id(price))
+    def _rates_for(self, price: ModelPrice, total_input: int) -> _Rates:
+        # Cached objects are kept alive with their entries, so an id() cannot be reused by another price.
+        tiers = self._tiers.get(id(price))
+        if tiers is None or tiers[0] is not price:
+            tiers = self._tiers[id(price)] = (price, _tier_starts(price))
+        starts = tiers[1]
+        region = bisect_left(starts, total_input)
+        cached = self._rates.get((id(price), region))
         if cached is not None and cached[0] is price:
             return cached[1]
-        rates = None
-        if not any(isinstance(v, TieredPrices) for v in vars(price).values()):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rates = _Rates(
-                    uncached_input=float(_total(price, TokenCounts(prompt=_MTOK))) / _MTOK,
-                    cache_read=float(_total(price, TokenCounts(prompt=_MTOK, cache_hit=_MTOK))) / _MTOK,
-                    cache_write=float(_total(price, TokenCounts(prompt=_MTOK, cache_creation=_MTOK))) / _MTOK,
-                    output=float(_total(price, TokenCounts(completion=_MTOK))) / _MTOK,
-                    reasoning=float(_total(price, TokenCounts(completion=_MTOK, reasoning=_MTOK))) / _MTOK,
-                )
-        # Keep the price object alive with its rates so its id() cannot be reused by another one.
-        self._rates[id(price)] = (price, rates)
+        # A probe inside the tier: a tier applies when total input tokens exceed its start.
+        probe = _MTOK if not starts else (starts[0] if region == 0 else starts[region - 1] + 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rates = _rates_at(price, max(probe, 1))
+        self._rates[(id(price), region)] = (price, rates)
         return rates
 
 

@@ -14,35 +14,44 @@ from pydantic import ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict
 
 # Identifiers sometimes arrive as numbers; store them as strings instead of refusing the span.
-_CONFIG = ConfigDict(coerce_numbers_to_str=True)
+# NaN and Infinity are not JSON; a float field refuses them rather than storing a number no one sent.
+_CONFIG = ConfigDict(coerce_numbers_to_str=True, allow_inf_nan=False)
 
 JSONObject = dict[str, Any]
+
+# Integers are stored in 64-bit (token counts) or 32-bit (status code) columns: larger ones are refused
+# with a 422 naming the field rather than failing in the database. A trillion tokens in one span is far
+# past any model, and keeps sums (totals, rollups over millions of spans) inside 64 bits.
+Count = Annotated[int, Field(ge=0, le=10**12)]
+SmallInt = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+# A duration in seconds: up to about three years, so a time derived from it stays a real date.
+Seconds = Annotated[float, Field(ge=0, le=10**8)]
 
 
 class PromptTokensDetails(TypedDict, total=False):
     __pydantic_config__ = _CONFIG  # type: ignore[misc]
-    cached_tokens: int | None
-    cache_creation_tokens: int | None
+    cached_tokens: Count | None
+    cache_creation_tokens: Count | None
 
 
 class CompletionTokensDetails(TypedDict, total=False):
     __pydantic_config__ = _CONFIG  # type: ignore[misc]
-    reasoning_tokens: int | None
+    reasoning_tokens: Count | None
 
 
 class UsageIn(TypedDict, total=False):
     """OpenAI-style and Anthropic-style usage objects, and the Respan aliases of their cache fields."""
 
     __pydantic_config__ = _CONFIG  # type: ignore[misc]
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_creation_input_tokens: int | None
-    cache_creation_prompt_tokens: int | None
-    cache_read_input_tokens: int | None
-    reasoning_tokens: int | None
+    prompt_tokens: Count | None
+    completion_tokens: Count | None
+    total_tokens: Count | None
+    input_tokens: Count | None
+    output_tokens: Count | None
+    cache_creation_input_tokens: Count | None
+    cache_creation_prompt_tokens: Count | None
+    cache_read_input_tokens: Count | None
+    reasoning_tokens: Count | None
     prompt_tokens_details: PromptTokensDetails | None
     completion_tokens_details: CompletionTokensDetails | None
 
@@ -70,27 +79,27 @@ class SpanFields(TypedDict, total=False):
     thinking: Any
     embedding: list[float] | str | None
     encoding_format: str | None
-    dimensions: int | None
+    dimensions: SmallInt | None
     audio_input_file: str | None
     audio_output_file: str | None
     ideal_output: Any
     # usage and metrics
     usage: UsageIn | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_request_tokens: int | None
-    prompt_cache_hit_tokens: int | None
-    prompt_cache_creation_tokens: int | None
-    reasoning_tokens: int | None
+    prompt_tokens: Count | None
+    completion_tokens: Count | None
+    total_request_tokens: Count | None
+    prompt_cache_hit_tokens: Count | None
+    prompt_cache_creation_tokens: Count | None
+    reasoning_tokens: Count | None
     cost: float | None
     prompt_unit_price: float | None
     completion_unit_price: float | None
-    latency: float | None
-    generation_time: float | None
-    time_to_first_token: float | None
-    ttft: float | None
+    latency: Seconds | None
+    generation_time: Seconds | None
+    time_to_first_token: Seconds | None
+    ttft: Seconds | None
     tokens_per_second: float | None
-    routing_time: float | None
+    routing_time: Seconds | None
     # identity and grouping
     customer_identifier: str | None
     customer_params: JSONObject | None
@@ -123,12 +132,12 @@ class SpanFields(TypedDict, total=False):
     top_p: float | None
     frequency_penalty: float | None
     presence_penalty: float | None
-    max_tokens: int | None
-    max_completion_tokens: int | None
+    max_tokens: SmallInt | None
+    max_completion_tokens: SmallInt | None
     stop: str | list[str] | None
-    n: int | None
+    n: SmallInt | None
     logprobs: bool | None
-    top_logprobs: int | None
+    top_logprobs: SmallInt | None
     logit_bias: dict[str, float] | None
     echo: bool | None
     parallel_tool_calls: bool | None
@@ -136,7 +145,7 @@ class SpanFields(TypedDict, total=False):
     stream: bool | None
     stream_options: JSONObject | None
     # status
-    status_code: int | None
+    status_code: SmallInt | None
     status: str | None
     error_message: str | None
     error_code: str | None
@@ -144,7 +153,7 @@ class SpanFields(TypedDict, total=False):
     # prompt linkage
     prompt_id: str | None
     prompt_name: str | None
-    prompt_version_number: int | None
+    prompt_version_number: SmallInt | None
     is_custom_prompt: bool | None
     prompt: JSONObject | str | None
     provider_id: str | None
@@ -166,10 +175,17 @@ MAX_BULK_SPANS = 500
 
 
 class BulkSpansIn(TypedDict):
-    logs: Annotated[list[SpanIn], Field(max_length=MAX_BULK_SPANS)]
+    logs: Annotated[list[SpanIn], Field(min_length=1, max_length=MAX_BULK_SPANS)]
+
+
+class RawBulkIn(TypedDict):
+    logs: list[Any]
 
 
 span_adapter: TypeAdapter[SpanIn] = TypeAdapter(SpanIn)
+# The second, row-by-row parse of a bulk body with bad rows: the same JSON parser, so whatever the first
+# parse accepted (huge integers, say) the second accepts too.
+raw_bulk_adapter: TypeAdapter[RawBulkIn] = TypeAdapter(RawBulkIn)
 bulk_adapter: TypeAdapter[BulkSpansIn] = TypeAdapter(BulkSpansIn)
 
 # Keys whose values are content, dropped when a span asks for `disable_log`.
