@@ -78,7 +78,7 @@ def merge_params(raw: SpanIn) -> dict[str, Any]:
     The one place the precedence lives (spec §13.5), so it can be flipped if a client needs the
     legacy order where nested params win.
     """
-    top = {k: v for k, v in raw.items() if v is not None}
+    top: dict[str, Any] = {k: v for k, v in raw.items() if v is not None}
     kai: SpanFields | None = top.pop("keywordsai_params", None)
     respan: SpanFields | None = top.pop("respan_params", None)
     if not kai and not respan:
