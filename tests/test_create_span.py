@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+
+from spanbase.settings import Settings
 
 CREATE_PATHS = [
     "/api/request-logs/",
@@ -192,3 +195,20 @@ def test_retrieve_unknown_span_is_404(client: TestClient) -> None:
     r = client.get("/api/request-logs/0123456789abcdef0123456789abcdef/")
     assert r.status_code == 404
     assert "detail" in r.json()
+
+
+def test_postgres_writer_survives_a_lost_connection(settings: Settings, client: TestClient) -> None:
+    """A PostgreSQL restart or failover must not kill the writer thread: the next write reconnects."""
+    if not settings.database_url:
+        pytest.skip("PostgreSQL only: the SQLite writer has no server connection to lose")
+    with psycopg.connect(settings.database_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    # The write that meets the dead connection fails cleanly (503, not acknowledged) or succeeds
+    # on a fresh one; the one after it succeeds either way.
+    first = client.post("/api/request-logs/", json={"model": "m"})
+    assert first.status_code in (200, 503)
+    created = create(client, {"model": "m", "customer_identifier": "after-restart"})
+    assert retrieve(client, created["unique_id"])["customer_identifier"] == "after-restart"

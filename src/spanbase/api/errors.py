@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spanbase.api.responses import JSONResponse
-from spanbase.domain.errors import FieldError, NotFound, Overloaded, TooLarge, Unauthorized
+from spanbase.domain.errors import FieldError, NotFound, Overloaded, StoreUnavailable, TooLarge, Unauthorized
 from spanbase.ingest.ingestor import InvalidBody, MalformedJSON, field_name
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,10 @@ def install(app: FastAPI) -> None:
             status_code=status,
             headers={"Retry-After": str(exc.retry_after)},
         )
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return detail(503, str(exc), headers={"Retry-After": "1"})
 
     @app.exception_handler(Unauthorized)
     async def _unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:

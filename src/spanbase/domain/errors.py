@@ -34,3 +34,8 @@ class Overloaded(SpanbaseError):
 
 class Unauthorized(SpanbaseError):
     pass
+
+
+class StoreUnavailable(SpanbaseError):
+    """The store failed to commit a batch (a lost connection, a full disk): nothing was acknowledged,
+    the client should retry (503 with Retry-After)."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from spanbase.domain.errors import Overloaded
+from spanbase.domain.errors import Overloaded, StoreUnavailable
 from spanbase.domain.spans import SpanRecord
 from spanbase.storage.base import SpanBatchWriter
 
@@ -153,6 +153,6 @@ class SpanWriter:
             self._queued -= n
         if ok and self._on_commit is not None:
             self._on_commit(n, seconds)
-        error = None if ok else RuntimeError("the span store failed to write this batch")
+        error = None if ok else StoreUnavailable("the span store failed to write this batch; retry it")
         for batch in group:
             _settle(batch, error)

@@ -7,7 +7,7 @@ unique_id derived from them, so a resend is ignored and the first write stands.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -83,27 +83,37 @@ class PostgresBatchWriter:
     """COPY into a session-private staging table, then one INSERT ... SELECT ... ON CONFLICT each.
 
     COPY is several times faster than INSERT for thousands of rows, but cannot skip conflicts itself.
+    A connection lost (a server restart, a failover) is opened again at the next write, so the writer
+    thread outlives it; the batch that met the failure is reported failed, never acknowledged.
     """
 
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
+    _copy = f"COPY spans_stage ({_COLUMN_LIST}, body) FROM STDIN"
+    _move = (
+        f"INSERT INTO spans ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM spans_stage ON CONFLICT (unique_id) DO NOTHING"
+    )
+    _move_payloads = (
+        "INSERT INTO span_payloads (unique_id, body) SELECT unique_id, body FROM spans_stage "
+        "ON CONFLICT (unique_id) DO NOTHING"
+    )
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._conn: Any = None
+        self._open()
+
+    def _open(self) -> None:
+        conn = self._connect()
         with conn.cursor() as cur:
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS spans_stage (LIKE spans) ON COMMIT DELETE ROWS; "
                 "ALTER TABLE spans_stage ADD COLUMN IF NOT EXISTS body text"
             )
         conn.commit()
-        self._copy = f"COPY spans_stage ({_COLUMN_LIST}, body) FROM STDIN"
-        self._move = (
-            f"INSERT INTO spans ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM spans_stage "
-            "ON CONFLICT (unique_id) DO NOTHING"
-        )
-        self._move_payloads = (
-            "INSERT INTO span_payloads (unique_id, body) SELECT unique_id, body FROM spans_stage "
-            "ON CONFLICT (unique_id) DO NOTHING"
-        )
+        self._conn = conn
 
     def write(self, records: Sequence[SpanRecord]) -> None:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._open()
         conn = self._conn
         try:
             with conn.cursor() as cur:
@@ -114,11 +124,13 @@ class PostgresBatchWriter:
                 cur.execute(self._move_payloads)
             conn.commit()
         except BaseException:
-            conn.rollback()
+            if not conn.closed and not conn.broken:
+                conn.rollback()
             raise
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
 
 class SqlSpanStore:
@@ -130,7 +142,7 @@ class SqlSpanStore:
         url = database_url(self._settings)
         if is_sqlite(url):
             return SqliteBatchWriter(connect_sqlite(str(url.database), self._settings.sqlite_synchronous))
-        return PostgresBatchWriter(connect_postgres(url))
+        return PostgresBatchWriter(lambda: connect_postgres(url))
 
     def get_span(self, org_id: int, unique_id: str) -> dict[str, Any] | None:
         query = (
