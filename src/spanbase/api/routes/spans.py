@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
@@ -9,6 +11,8 @@ from spanbase.api.deps import Auth, Body, Ingestor, SpanStoreDep
 from spanbase.api.payloads.render import span_detail
 from spanbase.api.responses import JSONResponse
 from spanbase.domain.errors import NotFound
+
+UNIQUE_ID = re.compile(r"[0-9a-f]{32}")
 
 router = APIRouter(prefix="/api", tags=["spans"])
 
@@ -38,6 +42,8 @@ async def create_span(principal: Auth, body: Body, ingestor: Ingestor, store: Sp
 
 @router.get("/request-logs/{unique_id}", summary="Retrieve a span")
 async def retrieve_span(unique_id: str, principal: Auth, store: SpanStoreDep) -> JSONResponse:
+    if not UNIQUE_ID.fullmatch(unique_id):  # every stored id is 32 lowercase hex: nothing else can exist
+        raise NotFound("Span not found.")
     span = await run_in_threadpool(store.get_span, principal.org_id, unique_id)
     if span is None:
         raise NotFound("Span not found.")
