@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from spanbase.domain.keys import key_prefix
 from spanbase.settings import Settings
 from spanbase.storage.sql.engine import make_engine
 from spanbase.storage.sql.keys import KeyStore
@@ -40,7 +41,7 @@ def test_missing_or_unknown_key_is_401(client: TestClient, method: str, path: st
 def test_revoked_key_is_401(settings: Settings, client: TestClient, tenant: Tenant) -> None:
     assert client.post("/api/request-logs/", json={"model": "m"}).status_code == 200
     engine = make_engine(settings)
-    assert KeyStore(engine).revoke(tenant.key[:12])
+    assert KeyStore(engine).revoke(key_prefix(tenant.key)) == 1
     engine.dispose()
     client.app.state.key_cache._cache.clear()  # type: ignore[attr-defined]  # skip the 1 s cache
     assert client.post("/api/request-logs/", json={"model": "m"}).status_code == 401
@@ -74,3 +75,21 @@ def test_spans_take_the_environment_of_the_key(settings: Settings, client: TestC
     assert created["environment"] == "test"
     # Same organization: the prod key reads it too (reads are scoped by organization).
     assert client.get(f"/api/request-logs/{created['unique_id']}/").json()["environment"] == "test"
+
+
+def test_a_shared_prefix_revokes_nothing_and_the_whole_key_revokes_one(settings: Settings) -> None:
+    engine = make_engine(settings)
+    try:
+        keys = KeyStore(engine)
+        first, second = "spanbase-dev-key-1", "spanbase-dev-key-2"  # chosen keys: same first 16 characters
+        assert keys.add(first, "acme", "prod") and keys.add(second, "acme", "prod")
+        assert not keys.add(first, "acme", "prod")  # the same key twice is stored once
+        assert keys.revoke(key_prefix(first)) == 2  # ambiguous: nothing revoked
+        assert keys.principal(first) is not None and keys.principal(second) is not None
+        assert keys.revoke(second) == 1
+        assert keys.principal(second) is None
+        assert keys.principal(first) is not None
+        assert keys.revoke(key_prefix(first)) == 1  # now only one active key has that prefix
+        assert keys.principal(first) is None
+    finally:
+        engine.dispose()

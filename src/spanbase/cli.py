@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import signal
+import sys
 from typing import Annotated
 
 import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from spanbase.domain.keys import new_key
 from spanbase.domain.spans import ENVIRONMENTS
@@ -22,7 +25,8 @@ from spanbase.storage.sql.keys import KeyStore
 app = typer.Typer(help="spanbase: self-hosted LLM observability that speaks the Respan API.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-console = Console()
+# Piped output (scripts, CI, `| grep`) gets a wide console, so prefixes and URLs are never wrapped.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 _SETTINGS_HELP = "\n\n".join(f"{s.env} (default {s.default!r}): {s.help}" for s in SETTINGS)
 
@@ -37,14 +41,18 @@ def serve(
     settings = Settings.from_env(host=host, port=port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = settings.database_url.split("@")[-1] if settings.database_url else str(settings.sqlite_path)
-    application = create_app(settings, say=lambda text: console.print(text, highlight=False))
+    application = create_app(settings, say=lambda text: console.print(text, highlight=False, markup=False))
     # A 500-span request makes ~100,000 objects, none in a reference cycle. With the default thresholds
     # the cyclic GC runs full collections over every span in flight many times a request, which measured
     # as most of the ingest CPU; the long-lived start-up objects are frozen out of its way as well.
     gc.collect()
     gc.freeze()
     gc.set_threshold(200_000, 50, 1000)
-    console.print(f"spanbase on http://{settings.host}:{settings.port}  (store: {store})", highlight=False)
+    console.print(
+        f"spanbase on http://{settings.host}:{settings.port}  (store: {store})", highlight=False, markup=False
+    )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit 0 is a clean stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         application,
         host=settings.host,
@@ -73,24 +81,30 @@ def keys_create(
         raise typer.BadParameter("must be prod or test", param_hint="--environment")
     key = new_key(environment)
     _keys().add(key, organization, environment, name=name)
-    console.print(f"API key for organization {organization!r}, environment {environment!r} (shown once):")
+    console.print(f"API key for organization {organization!r}, environment {environment!r} (shown once):", markup=False)
     print(key)
 
 
 @keys_app.command("list", help="Show keys by prefix, organization, environment and creation time.")
 def keys_list() -> None:
     table = Table("prefix", "organization", "environment", "name", "created", "revoked")
+    table.columns[0].no_wrap = True  # a prefix is copied into `keys revoke`: never fold it
     for k in _keys().list():
-        table.add_row(k.prefix, k.organization, k.environment, k.name or "", _when(k.created_us), _when(k.revoked_us))
+        cells = (k.prefix, k.organization, k.environment, k.name or "", _when(k.created_us), _when(k.revoked_us))
+        table.add_row(*(Text(c) for c in cells))  # Text: names are shown as given, never as rich markup
     console.print(table)
 
 
-@keys_app.command("revoke", help="Disable the key with this prefix.")
+@keys_app.command("revoke", help="Disable the key with this prefix (as `keys list` shows it), or the key given whole.")
 def keys_revoke(prefix: str) -> None:
-    if not _keys().revoke(prefix):
-        console.print(f"No active key has the prefix {prefix!r}.")
+    matched = _keys().revoke(prefix)
+    if matched == 0:
+        console.print(f"No active key has the prefix {prefix!r}.", markup=False)
         raise typer.Exit(1)
-    console.print(f"Revoked {prefix}.")
+    if matched > 1:
+        console.print(f"{matched} active keys share the prefix {prefix!r}: give the whole key.", markup=False)
+        raise typer.Exit(1)
+    console.print(f"Revoked {prefix}.", markup=False)
 
 
 def _when(us: int | None) -> str:

@@ -1,7 +1,9 @@
 """API keys: made here, shown once, stored as a SHA-256 hash.
 
 A key is 32 random bytes (URL-safe base64), so a fast hash is enough: there is nothing to brute-force,
-unlike a password. The prefix (the first 12 characters) names a key in listings and for revocation.
+unlike a password. The prefix (the first 16 characters: "sb_live_" and 8 random ones, 48 bits) names a
+key in listings and for revocation; it is not unique by construction (a chosen SPANBASE_INIT_API_KEY can
+share it with another key), so revocation also takes any longer start of the key.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-PREFIX_LEN = 12
+PREFIX_LEN = 16
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select, update
 
 from spanbase.domain.keys import Principal, hash_key, key_prefix
+from spanbase.storage.sql.dialects import insert_ignoring_conflicts
 from spanbase.storage.sql.tables import api_keys, organizations
 
 
@@ -31,33 +32,32 @@ class KeyStore:
         self._engine = engine
 
     def ensure_organization(self, name: str) -> int:
-        with self._engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-            row = conn.execute(select(organizations.c.id).where(organizations.c.name == name)).first()
-            if row is not None:
-                return int(row[0])
-            result = conn.execute(organizations.insert().values(uid=uuid.uuid4().hex, name=name, created_us=_now_us()))
-            pk = result.inserted_primary_key
-            assert pk is not None
-            return int(pk[0])
+        # Insert-if-missing then read: two processes making the same organization at once both succeed.
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert_ignoring_conflicts(
+                    organizations, conn.dialect.name, uid=uuid.uuid4().hex, name=name, created_us=_now_us()
+                )
+            )
+            return int(conn.execute(select(organizations.c.id).where(organizations.c.name == name)).scalar_one())
 
     def add(self, key: str, organization: str, environment: str, name: str | None = None) -> bool:
         """Store a key (hashed). False when the key exists already."""
         org_id = self.ensure_organization(organization)
-        digest = hash_key(key)
-        with self._engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-            if conn.execute(select(api_keys.c.id).where(api_keys.c.key_hash == digest)).first():
-                return False
-            conn.execute(
-                api_keys.insert().values(
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                insert_ignoring_conflicts(
+                    api_keys,
+                    conn.dialect.name,
                     prefix=key_prefix(key),
-                    key_hash=digest,
+                    key_hash=hash_key(key),
                     org_id=org_id,
                     environment=environment,
                     name=name,
                     created_us=_now_us(),
                 )
             )
-        return True
+            return result.rowcount == 1
 
     def count(self) -> int:
         with self._engine.connect() as conn:
@@ -75,14 +75,22 @@ class KeyStore:
                 for r in conn.execute(query)
             ]
 
-    def revoke(self, prefix: str) -> bool:
+    def revoke(self, prefix_or_key: str) -> int:
+        """Revoke the active key given whole, or else the one whose listed prefix this is.
+
+        Returns how many active keys matched: 1 means revoked; 0 none; more means the prefix is shared
+        and nothing was revoked (give the whole key instead).
+        """
+        by_hash = api_keys.c.key_hash == hash_key(prefix_or_key)
+        by_prefix = api_keys.c.prefix == prefix_or_key
+        active = api_keys.c.revoked_us.is_(None)
         with self._engine.begin() as conn:
-            result = conn.execute(
-                update(api_keys)
-                .where(api_keys.c.prefix == prefix, api_keys.c.revoked_us.is_(None))
-                .values(revoked_us=_now_us())
-            )
-            return result.rowcount > 0
+            ids = conn.execute(select(api_keys.c.id).where(by_hash, active)).scalars().all()
+            if not ids:
+                ids = conn.execute(select(api_keys.c.id).where(by_prefix, active)).scalars().all()
+            if len(ids) == 1:
+                conn.execute(update(api_keys).where(api_keys.c.id == ids[0]).values(revoked_us=_now_us()))
+            return len(ids)
 
     def principal(self, key: str) -> Principal | None:
         """The organization and environment of a valid key; None when unknown or revoked."""

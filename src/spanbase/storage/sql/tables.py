@@ -48,7 +48,7 @@ api_keys = Table(
     "api_keys",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("prefix", String(32), nullable=False, unique=True),
+    Column("prefix", String(32), nullable=False, index=True),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("org_id", Integer, nullable=False),
     Column("environment", String(8), nullable=False),

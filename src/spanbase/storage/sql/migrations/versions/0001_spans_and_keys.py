@@ -41,9 +41,10 @@ def upgrade() -> None:
         sa.Column("created_us", sa.BigInteger, nullable=False),
         sa.Column("revoked_us", sa.BigInteger),
         sa.PrimaryKeyConstraint("id", name="pk_api_keys"),
-        sa.UniqueConstraint("prefix", name="uq_api_keys_prefix"),
         sa.UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
     )
+    # Prefixes name keys in listings; two keys may share one (revoke then asks for more characters).
+    op.create_index("ix_api_keys_prefix", "api_keys", ["prefix"])
     json_doc = sa.JSON().with_variant(JSONB(), "postgresql")
     op.create_table(
         "spans",
