@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from spanbase.domain.keys import key_prefix
 from spanbase.settings import Settings
+from spanbase.storage.sql import migrate
 from spanbase.storage.sql.engine import make_engine
 from spanbase.storage.sql.keys import KeyStore
 from tests.conftest import Tenant, make_tenant
@@ -80,6 +81,7 @@ def test_spans_take_the_environment_of_the_key(settings: Settings, client: TestC
 def test_a_shared_prefix_revokes_nothing_and_the_whole_key_revokes_one(settings: Settings) -> None:
     engine = make_engine(settings)
     try:
+        migrate.upgrade(engine)
         keys = KeyStore(engine)
         first, second = "spanbase-dev-key-1", "spanbase-dev-key-2"  # chosen keys: same first 16 characters
         assert keys.add(first, "acme", "prod") and keys.add(second, "acme", "prod")
