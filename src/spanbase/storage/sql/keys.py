@@ -57,7 +57,7 @@ class KeyStore:
                     created_us=_now_us(),
                 )
             )
-            return result.rowcount == 1
+            return result.first() is not None
 
     def count(self) -> int:
         with self._engine.connect() as conn:
