@@ -8,7 +8,7 @@ from spanbase.domain.spans import iso_from_micros
 from spanbase.ingest.normalize import CHAT_LOG_TYPES
 
 # Stored columns that are not part of the wire shape (or are renamed below).
-_INTERNAL = frozenset({"org_id", "timestamp_us", "start_time_us", "created_us", "metadata", "payload"})
+_INTERNAL = frozenset({"id", "org_id", "timestamp_us", "start_time_us", "created_us", "metadata", "payload"})
 
 
 def public_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:

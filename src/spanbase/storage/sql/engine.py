@@ -36,6 +36,9 @@ def is_sqlite(url: URL) -> bool:
 def connect_sqlite(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is exactly where we say.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    # 16 KiB pages hold a whole ~5 KB span payload without overflow pages: measured 40 -> 17 us per
+    # payload row written. Takes effect only when the file is created (before WAL mode is set).
+    conn.execute("PRAGMA page_size=16384")
     conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=30000")  # the CLI may write keys while the server runs

@@ -57,10 +57,14 @@ api_keys = Table(
     Column("revoked_us", BigInteger),
 )
 
+# SQLite makes an INTEGER PRIMARY KEY the rowid itself (no separate index): it must say INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
 spans = Table(
     "spans",
     metadata,
-    Column("unique_id", String(32), primary_key=True),
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("unique_id", String(32), nullable=False, unique=True),
     Column("org_id", Integer, nullable=False),
     Column("environment", String(8), nullable=False),
     Column("timestamp_us", BigInteger, nullable=False),
@@ -109,10 +113,11 @@ spans = Table(
     Index(None, "org_id", "trace_unique_id"),
 )
 
-# The heavy part of a span, fetched by key for the rows a response returns.
+# The heavy part of a span, fetched by key for the rows a response returns. Keyed by the span's integer
+# id: on SQLite that is the table's rowid, so the table needs no index of its own.
 span_payloads = Table(
     "span_payloads",
     metadata,
-    Column("unique_id", String(32), primary_key=True),
+    Column("span_id", BigId, primary_key=True, autoincrement=False),
     Column("body", Text, nullable=False),
 )

@@ -46,8 +46,11 @@ def upgrade() -> None:
     # Prefixes name keys in listings; two keys may share one (revoke then asks for more characters).
     op.create_index("ix_api_keys_prefix", "api_keys", ["prefix"])
     json_doc = sa.JSON().with_variant(JSONB(), "postgresql")
+    # SQLite makes an INTEGER PRIMARY KEY the rowid itself (no separate index): it must say INTEGER.
+    big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     op.create_table(
         "spans",
+        sa.Column("id", big_id, nullable=False, autoincrement=True),
         sa.Column("unique_id", sa.String(32), nullable=False),
         sa.Column("org_id", sa.Integer, nullable=False),
         sa.Column("environment", sa.String(8), nullable=False),
@@ -92,15 +95,16 @@ def upgrade() -> None:
         sa.Column("reasoning_tokens", sa.BigInteger, nullable=False),
         sa.Column("metadata", json_doc, nullable=False),
         sa.Column("created_us", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("unique_id", name="pk_spans"),
+        sa.PrimaryKeyConstraint("id", name="pk_spans"),
+        sa.UniqueConstraint("unique_id", name="uq_spans_unique_id"),
     )
     op.create_index("ix_spans_org_id_environment_timestamp_us", "spans", ["org_id", "environment", "timestamp_us"])
     op.create_index("ix_spans_org_id_trace_unique_id", "spans", ["org_id", "trace_unique_id"])
     op.create_table(
         "span_payloads",
-        sa.Column("unique_id", sa.String(32), nullable=False),
+        sa.Column("span_id", big_id, nullable=False, autoincrement=False),
         sa.Column("body", sa.Text, nullable=False),
-        sa.PrimaryKeyConstraint("unique_id", name="pk_span_payloads"),
+        sa.PrimaryKeyConstraint("span_id", name="pk_span_payloads"),
     )
 
 
