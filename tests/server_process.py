@@ -288,10 +288,21 @@ def post_bulk(client: httpx.Client, trace: str, n: int) -> httpx.Response:
 
 
 def org_id(settings: Settings, organization: str) -> int:
-    """The row id of an organization (what span_unique_id() takes)."""
+    """The row id of an organization."""
     rows = query(settings, "SELECT id FROM organizations WHERE name = ?", [organization])
     assert len(rows) == 1, rows
     return int(rows[0][0])
+
+
+def unique_id_of(settings: Settings, organization: str, trace: str, span: str) -> str:
+    """The unique_id the server gave the span with these client ids (exactly one must be stored)."""
+    rows = query(
+        settings,
+        "SELECT unique_id FROM spans WHERE org_id = ? AND trace_unique_id = ? AND span_unique_id = ?",
+        [org_id(settings, organization), trace, span],
+    )
+    assert len(rows) == 1, rows
+    return str(rows[0][0])
 
 
 @dataclass

@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 
 from spanbase.app import create_app
 from spanbase.domain.spans import MAX_IDENTIFIER_LEN, MAX_SPAN_NAME_LEN
-from spanbase.ingest.normalize import span_unique_id
 from spanbase.settings import Settings
 from spanbase.storage.sql.engine import make_engine
 from spanbase.storage.sql.keys import KeyStore
@@ -77,7 +76,22 @@ class Store:
         return int(n_spans)
 
     def unique_id(self, trace_id: str, span_id: str) -> str:
-        return span_unique_id(self.org_id, self.environment, trace_id, span_id)
+        """The unique_id the server gave the span with these client ids; when there is no such span, a
+        well-formed id that names no row (so GET answers 404)."""
+        engine = make_engine(self._settings)
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(
+                    select(spans.c.unique_id).where(
+                        spans.c.org_id == self.org_id,
+                        spans.c.environment == self.environment,
+                        spans.c.trace_unique_id == trace_id,
+                        spans.c.span_unique_id == span_id,
+                    )
+                ).scalar_one_or_none()
+        finally:
+            engine.dispose()
+        return str(found) if found is not None else "7fffffffffffffff" + "0" * 16
 
 
 @pytest.fixture
@@ -276,7 +290,6 @@ def test_bulk_over_500_logs_is_a_422_and_stores_nothing(client: TestClient, stor
     r = post_json(client, BULK, {"logs": [_span(i) for i in range(501)]})
     assert_validation_error(r, "logs")
     assert store.count() == 0
-    assert client.get(f"{CREATE}{store.unique_id('bulk-limit', 's0')}/").status_code == 404
 
 
 def test_bulk_over_500_logs_with_bad_rows_is_still_a_whole_body_422(client: TestClient, store: Store) -> None:

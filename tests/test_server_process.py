@@ -21,7 +21,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from spanbase.domain.keys import new_key
-from spanbase.ingest.normalize import span_unique_id
 from spanbase.settings import Settings
 from tests.server_process import (
     BULK,
@@ -30,10 +29,10 @@ from tests.server_process import (
     ServerProcess,
     bulk_body,
     init_env,
-    org_id,
     post_bulk,
     query,
     spans_per_trace,
+    unique_id_of,
 )
 
 pytestmark = pytest.mark.slow
@@ -74,10 +73,9 @@ def test_sigkill_loses_no_acknowledged_span(settings: Settings) -> None:
     with ServerProcess(settings, init_env(key)) as server, server.client(key) as client:
         assert_acknowledged_stored(settings, load, acknowledged)
         # And through the API: the first and the last span of every acknowledged request.
-        org = org_id(settings, "acme")
         for trace in acknowledged:
             for span in ("s0", f"s{load.spans - 1}"):
-                r = client.get(f"/api/request-logs/{span_unique_id(org, 'prod', trace, span)}/")
+                r = client.get(f"/api/request-logs/{unique_id_of(settings, 'acme', trace, span)}/")
                 assert r.status_code == 200, (trace, span, r.text)
                 assert (r.json()["trace_unique_id"], r.json()["span_unique_id"]) == (trace, span)
         # The restarted server takes writes as before.

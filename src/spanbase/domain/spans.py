@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+_EPOCH_ORDINAL = EPOCH.toordinal()
 
 # Identifiers longer than this are truncated, never refused (the Respan create-span contract).
 MAX_IDENTIFIER_LEN = 254
@@ -23,12 +23,16 @@ STATUSES = ("success", "warning", "failed", "pending", "running")
 
 
 def to_micros(dt: datetime) -> int:
-    """Exact microseconds since the epoch (a float timestamp * 1e6 can lose the last digit)."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    # Whole seconds from the float are exact (they are far from a float's precision limit at this
-    # magnitude), and the microseconds are taken from the field itself.
-    return (int(dt.replace(microsecond=0).timestamp())) * 1_000_000 + dt.microsecond
+    """Exact microseconds since the epoch; a naive datetime is UTC.
+
+    Integer arithmetic on the fields: exact (a float timestamp * 1e6 can lose the last digit) and
+    several times faster than timedelta arithmetic, on the ingest hot path.
+    """
+    seconds = (dt.toordinal() - _EPOCH_ORDINAL) * 86_400 + dt.hour * 3_600 + dt.minute * 60 + dt.second
+    offset = dt.utcoffset()
+    if offset:
+        seconds -= offset.days * 86_400 + offset.seconds
+    return seconds * 1_000_000 + dt.microsecond
 
 
 def from_micros(us: int) -> datetime:
@@ -41,9 +45,32 @@ def iso_from_micros(us: int | None) -> str | None:
     return from_micros(us).isoformat().replace("+00:00", "Z")
 
 
+def make_unique_id(span_id: int, tag: int) -> str:
+    """A span's public id: its row id and a random tag, as 32 lowercase hex characters.
+
+    The row id inside lets a lookup by unique_id go straight to the row (no index on unique_id, whose
+    random keys made every commit rewrite pages all over that index); the tag keeps the ids unguessable.
+    """
+    return f"{span_id:016x}{tag & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
+def row_id_of(unique_id: str) -> int | None:
+    """The row id inside a unique_id, or None when the string cannot be one."""
+    if len(unique_id) != 32:
+        return None
+    try:
+        row_id = int(unique_id[:16], 16)
+    except ValueError:
+        return None
+    return row_id if row_id < 2**63 else None
+
+
 @dataclass(slots=True)
 class SpanRecord:
-    """One normalised span, ready to store. Field order is the light-column order of the spans table."""
+    """One normalised span, ready to store. Field order is the light-column order of the spans table.
+
+    `unique_id` is "" until the writer numbers the span; a resend gets the unique_id of the stored span.
+    """
 
     unique_id: str
     org_id: int

@@ -6,11 +6,8 @@ Spec references: §13.4 (legacy mapping), §13.5 (respan_params / keywordsai_par
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +20,6 @@ from spanbase.domain.spans import (
     MAX_SPAN_NAME_LEN,
     STATUSES,
     SpanRecord,
-    from_micros,
     to_micros,
 )
 from spanbase.ingest.pricing import PriceBook, TokenCounts, unit_price_cost
@@ -69,7 +65,6 @@ class IngestContext:
     prices: PriceBook
     received_us: int
     max_span_bytes: int = 20 * 1024 * 1024
-    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
 
 
 def merge_params(raw: SpanIn) -> dict[str, Any]:
@@ -89,12 +84,6 @@ def merge_params(raw: SpanIn) -> dict[str, Any]:
             merged.update({k: v for k, v in nested.items() if v is not None})
     merged.update(top)
     return merged
-
-
-def span_unique_id(org_id: int, environment: str, trace_id: str, span_id: str) -> str:
-    """The row id of a span that carries its own trace and span ids: a resend maps to the same row."""
-    key = f"{org_id}\x1f{environment}\x1f{trace_id}\x1f{span_id}".encode()
-    return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
 def _clean(value: Any, limit: int = MAX_IDENTIFIER_LEN) -> str | None:
@@ -308,7 +297,7 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
         if pup is not None or cup is not None:
             cost = unit_price_cost(tokens, pup, cup)
         else:
-            cost = ctx.prices.cost(model, tokens, from_micros(ts_us), provider_id)
+            cost = ctx.prices.cost(model, tokens, ts_us, provider_id)
     usage = d.get("usage") or {}
     total_tokens = _first(d.pop("total_request_tokens", None), usage.get("total_tokens"))
     for name in _TOKEN_FIELDS:
@@ -316,7 +305,6 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
 
     trace_id = ids.get("trace_unique_id")
     span_id = ids.get("span_unique_id")
-    unique_id = span_unique_id(ctx.org_id, ctx.environment, trace_id, span_id) if trace_id and span_id else ctx.new_id()
     span_name = _clean(d.pop("span_name", None), MAX_SPAN_NAME_LEN)
     stream = bool(d.pop("stream", False))
     positive_feedback = d.pop("positive_feedback", None)
@@ -328,7 +316,7 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
     if len(payload_bytes) + len(metadata_bytes) > ctx.max_span_bytes:
         raise TooLarge(f"a span is over the {ctx.max_span_bytes} byte limit")
     return SpanRecord(
-        unique_id=unique_id,
+        unique_id="",
         org_id=ctx.org_id,
         environment=ctx.environment,
         timestamp_us=ts_us,

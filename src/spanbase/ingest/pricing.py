@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from bisect import bisect_left
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from genai_prices import Usage, data_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
 
 _MTOK = 1_000_000
+_DAY_US = 86_400 * 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +89,17 @@ class PriceBook:
         self._models: dict[tuple[str, str | None], Any] = {}
         self._rates: dict[tuple[int, int], tuple[ModelPrice, _Rates]] = {}
         self._tiers: dict[int, tuple[ModelPrice, tuple[int, ...]]] = {}
+        self._days: dict[int, datetime] = {}
 
-    def cost(self, model: str, tokens: TokenCounts, when: datetime, provider_id: str | None = None) -> float | None:
-        """USD cost, or None when the model has no known price (never a made-up 0)."""
+    def cost(self, model: str, tokens: TokenCounts, when_us: int, provider_id: str | None = None) -> float | None:
+        """USD cost at the time `when_us` (microseconds since the epoch), or None when the model has no
+        known price (never a made-up 0)."""
         if not model:
             return None
         info = self._model(model, provider_id)
         if info is None:
             return None
-        rates = self._rates_for(info.get_prices(when), tokens.prompt)
+        rates = self._rates_for(info.get_prices(self._day(when_us)), tokens.prompt)
         uncached = max(tokens.prompt - tokens.cache_hit - tokens.cache_creation, 0)
         plain_output = max(tokens.completion - tokens.reasoning, 0)
         # Rounded to 1e-12 USD so float rates do not print as 3.5000000000000004e-05.
@@ -108,6 +111,16 @@ class PriceBook:
             + tokens.reasoning * rates.reasoning,
             12,
         )
+
+    def _day(self, when_us: int) -> datetime:
+        """The start of the UTC day: prices change by the day at most, and one datetime serves them all."""
+        day = when_us // _DAY_US
+        found = self._days.get(day)
+        if found is None:
+            if len(self._days) > 10_000:
+                self._days.clear()
+            found = self._days[day] = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)
+        return found
 
     def _model(self, model: str, provider_id: str | None) -> Any:
         key = (model, provider_id)

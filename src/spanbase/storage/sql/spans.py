@@ -1,14 +1,18 @@
 """Spans in SQL: the batch writer (the hot path, on raw DBAPI connections) and reads (SQLAlchemy Core).
 
-A span that carries its own trace and span ids has a unique_id derived from them: a resend is skipped,
-so the first write stands. Within one batch the first of the duplicates is kept (`_first_of_each`);
-against the stored spans, SQLite looks the ids up inside its write transaction (nobody else can write
-then) and PostgreSQL lets ON CONFLICT skip them.
+The writer numbers the spans (the row id is inside each unique_id, see domain.spans.make_unique_id) and
+keeps a resend from being stored twice: a span that carries its own trace and span ids is looked up by
+them, through the (org_id, trace_unique_id) index, inside the write transaction; when it is stored
+already it gets the stored span's unique_id and is not written again, so the first write stands.
+Nobody else writes during that transaction: SQLite has one writer, and on PostgreSQL the writers of all
+server processes take the same advisory lock.
 """
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from operator import attrgetter
@@ -17,7 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select
 
-from spanbase.domain.spans import SpanRecord
+from spanbase.domain.spans import SpanRecord, make_unique_id, row_id_of
 from spanbase.settings import Settings
 from spanbase.storage.sql.engine import connect_postgres, connect_sqlite, database_url, is_sqlite
 from spanbase.storage.sql.tables import span_payloads, spans
@@ -27,28 +31,18 @@ _RECORD_FIELDS = tuple(f for f in SpanRecord.__dataclass_fields__ if f != "paylo
 _COLUMNS = tuple("metadata" if f == "metadata_json" else f for f in _RECORD_FIELDS)
 _light_values = attrgetter(*_RECORD_FIELDS)
 _COLUMN_LIST = ", ".join(_COLUMNS)
+_CHUNK = 500  # rows per multi-row statement, ids per IN list: under SQLite's older 32,766 bound parameters
+
+# (org_id, environment, trace_unique_id, span_unique_id): what makes a client-identified span the same.
+ClientKey = tuple[int, str, str, str]
+# Looks up which client keys are stored already: {key: unique_id}.
+Lookup = Callable[[int, str, Sequence[str]], Iterable[tuple[str, str, str]]]
 
 
-def _has_client_ids(r: SpanRecord) -> bool:
-    return bool(r.trace_unique_id and r.span_unique_id)
-
-
-def _first_of_each(records: Sequence[SpanRecord]) -> Sequence[SpanRecord]:
-    """Drop later copies of a span resent within the same batch (only client-given ids can repeat)."""
-    seen: set[str] = set()
-    out: list[SpanRecord] = []
-    for r in records:
-        if _has_client_ids(r):
-            if r.unique_id in seen:
-                continue
-            seen.add(r.unique_id)
-        out.append(r)
-    return out if len(out) != len(records) else records
-
-
-def _values_sql(columns: int, rows: int) -> str:
-    row = "(" + ", ".join("?" * columns) + ")"
-    return ", ".join([row] * rows)
+def _client_key(r: SpanRecord) -> ClientKey | None:
+    if r.trace_unique_id and r.span_unique_id:
+        return (r.org_id, r.environment, r.trace_unique_id, r.span_unique_id)
+    return None
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -56,17 +50,56 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
+class _Plan:
+    """Which records of a batch to insert, and which are resends (of a stored span or of an earlier
+    record of the same batch) that only take over an existing unique_id."""
+
+    def __init__(self, records: Sequence[SpanRecord], lookup: Lookup) -> None:
+        by_trace: dict[tuple[int, str], set[str]] = defaultdict(set)
+        for r in records:
+            if r.trace_unique_id and r.span_unique_id:
+                by_trace[(r.org_id, r.environment)].add(r.trace_unique_id)
+        stored: dict[ClientKey, str] = {}
+        for (org_id, environment), traces in by_trace.items():
+            for chunk in _chunks(sorted(traces), _CHUNK):
+                for trace, span, unique_id in lookup(org_id, environment, chunk):
+                    stored.setdefault((org_id, environment, trace, span), unique_id)
+        self.new: list[SpanRecord] = []
+        self._copies: list[tuple[SpanRecord, SpanRecord]] = []
+        first: dict[ClientKey, SpanRecord] = {}
+        for r in records:
+            key = _client_key(r)
+            if key is None:
+                self.new.append(r)
+            elif key in stored:
+                r.unique_id = stored[key]
+            elif key in first:
+                self._copies.append((r, first[key]))
+            else:
+                first[key] = r
+                self.new.append(r)
+
+    def number(self, ids: Sequence[int]) -> None:
+        """Give the new records their unique_ids (from their row ids), and the copies their original's."""
+        for i, r in zip(ids, self.new, strict=True):
+            r.unique_id = make_unique_id(i, secrets.randbits(64))
+        for copy, original in self._copies:
+            copy.unique_id = original.unique_id
+
+
+def _values_sql(columns: int, rows: int) -> str:
+    row = "(" + ", ".join("?" * columns) + ")"
+    return ", ".join([row] * rows)
+
+
 class SqliteBatchWriter:
-    """Multi-row INSERTs of up to `_CHUNK` rows, with ids given by the writer.
+    """Multi-row INSERTs of up to _CHUNK rows, numbered from max(id) + 1 read under the write lock.
 
     sqlite3 releases the GIL inside each statement and takes it back after: with executemany that is a
     GIL hand-off per row, and the request threads then wait on the writer (and it on them) thousands of
     times a commit. One statement per few hundred rows makes it a few hand-offs per commit.
-    The writer numbers the spans itself (from max(id), read under the write lock), so a payload is
-    stored under its span's rowid and needs no index of its own.
+    A payload is stored under its span's id, the payload table's rowid: it needs no index of its own.
     """
-
-    _CHUNK = 500  # 500 x 45 columns stays under SQLite's older 32,766 bound on bound parameters
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -81,30 +114,26 @@ class SqliteBatchWriter:
             elif table == "span_payloads":
                 sql = "INSERT INTO span_payloads (span_id, body) VALUES " + _values_sql(2, rows)
             else:
-                sql = f"SELECT unique_id FROM spans WHERE unique_id IN ({', '.join('?' * rows)})"
+                sql = (
+                    "SELECT trace_unique_id, span_unique_id, unique_id FROM spans "
+                    f"WHERE org_id = ? AND environment = ? AND trace_unique_id IN ({', '.join('?' * rows)}) "
+                    "AND span_unique_id IS NOT NULL"
+                )
             self._sql[key] = sql
         return sql
 
-    def _not_stored(self, records: Sequence[SpanRecord]) -> Sequence[SpanRecord]:
-        keyed = [r.unique_id for r in records if _has_client_ids(r)]
-        if not keyed:
-            return records
-        stored: set[str] = set()
-        for chunk in _chunks(keyed, self._CHUNK):
-            stored.update(row[0] for row in self._conn.execute(self._statement("lookup", len(chunk)), chunk))
-        if not stored:
-            return records
-        return [r for r in records if r.unique_id not in stored]
+    def _lookup(self, org_id: int, environment: str, traces: Sequence[str]) -> Iterable[tuple[str, str, str]]:
+        return self._conn.execute(self._statement("lookup", len(traces)), (org_id, environment, *traces))
 
     def write(self, records: Sequence[SpanRecord]) -> None:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            fresh = self._not_stored(_first_of_each(records))
-            next_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM spans").fetchone()[0]
-            for chunk in _chunks(fresh, self._CHUNK):
-                ids = range(next_id, next_id + len(chunk))
-                next_id += len(chunk)
+            plan = _Plan(records, self._lookup)
+            first_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM spans").fetchone()[0]
+            all_ids = range(first_id, first_id + len(plan.new))
+            plan.number(all_ids)
+            for ids, chunk in zip(_chunks(all_ids, _CHUNK), _chunks(plan.new, _CHUNK), strict=True):
                 light = list(chain.from_iterable((i, *_light_values(r)) for i, r in zip(ids, chunk, strict=True)))
                 conn.execute(self._statement("spans", len(chunk)), light)
                 heavy = list(chain.from_iterable((i, r.payload_json) for i, r in zip(ids, chunk, strict=True)))
@@ -119,47 +148,50 @@ class SqliteBatchWriter:
 
 
 class PostgresBatchWriter:
-    """COPY into a session-private staging table, then one INSERT ... SELECT ... ON CONFLICT each.
+    """Ids from the table's sequence, rows by COPY (several times faster than INSERT for thousands).
 
-    COPY is several times faster than INSERT for thousands of rows, but cannot skip conflicts itself.
     A connection lost (a server restart, a failover) is opened again at the next write, so the writer
     thread outlives it; the batch that met the failure is reported failed, never acknowledged.
     """
 
-    _copy = f"COPY spans_stage ({_COLUMN_LIST}, body) FROM STDIN"
-    # The spans that were new come back from RETURNING, and only their payloads are stored.
-    _move = (
-        f"WITH new AS (INSERT INTO spans ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM spans_stage "
-        "ON CONFLICT (unique_id) DO NOTHING RETURNING id, unique_id) "
-        "INSERT INTO span_payloads (span_id, body) "
-        "SELECT new.id, spans_stage.body FROM new JOIN spans_stage USING (unique_id)"
+    # Held for the transaction: the writers of several server processes on one database take turns.
+    _LOCK = "SELECT pg_advisory_xact_lock(7305511)"
+    _ids = "SELECT nextval(pg_get_serial_sequence('spans', 'id')) FROM generate_series(1, %s)"
+    _lookup_sql = (
+        "SELECT trace_unique_id, span_unique_id, unique_id FROM spans "
+        "WHERE org_id = %s AND environment = %s AND trace_unique_id = ANY(%s) AND span_unique_id IS NOT NULL"
     )
+    _copy_spans = f"COPY spans (id, {_COLUMN_LIST}) FROM STDIN"
+    _copy_payloads = "COPY span_payloads (span_id, body) FROM STDIN"
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
-        self._conn: Any = None
-        self._open()
-
-    def _open(self) -> None:
-        conn = self._connect()
-        with conn.cursor() as cur:
-            cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS spans_stage ON COMMIT DELETE ROWS AS "
-                f"SELECT {_COLUMN_LIST}, ''::text AS body FROM spans WITH NO DATA"
-            )
-        conn.commit()
-        self._conn = conn
+        self._conn: Any = connect()
 
     def write(self, records: Sequence[SpanRecord]) -> None:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._open()
+        if self._conn.closed or self._conn.broken:
+            self._conn = self._connect()
         conn = self._conn
         try:
             with conn.cursor() as cur:
-                with cur.copy(self._copy) as copy:
-                    for r in _first_of_each(records):
-                        copy.write_row((*_light_values(r), r.payload_json))
-                cur.execute(self._move)
+                cur.execute(self._LOCK)
+
+                def lookup(org_id: int, environment: str, traces: Sequence[str]) -> Iterable[tuple[str, str, str]]:
+                    rows: list[tuple[str, str, str]] = cur.execute(
+                        self._lookup_sql, (org_id, environment, list(traces))
+                    ).fetchall()
+                    return rows
+
+                plan = _Plan(records, lookup)
+                ids = [row[0] for row in cur.execute(self._ids, (len(plan.new),)).fetchall()] if plan.new else []
+                plan.number(ids)
+                if plan.new:
+                    with cur.copy(self._copy_spans) as copy:
+                        for i, r in zip(ids, plan.new, strict=True):
+                            copy.write_row((i, *_light_values(r)))
+                    with cur.copy(self._copy_payloads) as copy:
+                        for i, r in zip(ids, plan.new, strict=True):
+                            copy.write_row((i, r.payload_json))
             conn.commit()
         except BaseException:
             if not conn.closed and not conn.broken:
@@ -167,8 +199,7 @@ class PostgresBatchWriter:
             raise
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        self._conn.close()
 
 
 class SqlSpanStore:
@@ -183,10 +214,13 @@ class SqlSpanStore:
         return PostgresBatchWriter(lambda: connect_postgres(url))
 
     def get_span(self, org_id: int, unique_id: str) -> dict[str, Any] | None:
+        row_id = row_id_of(unique_id)
+        if row_id is None:
+            return None
         query = (
             select(spans, span_payloads.c.body)
             .outerjoin(span_payloads, span_payloads.c.span_id == spans.c.id)
-            .where(spans.c.org_id == org_id, spans.c.unique_id == unique_id)
+            .where(spans.c.id == row_id, spans.c.org_id == org_id, spans.c.unique_id == unique_id)
         )
         with self._engine.connect() as conn:
             row = conn.execute(query).mappings().first()

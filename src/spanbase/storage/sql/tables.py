@@ -64,7 +64,7 @@ spans = Table(
     "spans",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("unique_id", String(32), nullable=False, unique=True),
+    Column("unique_id", String(32), nullable=False),  # holds the id: looked up through it, not indexed
     Column("org_id", Integer, nullable=False),
     Column("environment", String(8), nullable=False),
     Column("timestamp_us", BigInteger, nullable=False),

@@ -95,8 +95,8 @@ def upgrade() -> None:
         sa.Column("reasoning_tokens", sa.BigInteger, nullable=False),
         sa.Column("metadata", json_doc, nullable=False),
         sa.Column("created_us", sa.BigInteger, nullable=False),
+        # No index on unique_id: the row id is inside it (domain.spans.make_unique_id).
         sa.PrimaryKeyConstraint("id", name="pk_spans"),
-        sa.UniqueConstraint("unique_id", name="uq_spans_unique_id"),
     )
     op.create_index("ix_spans_org_id_environment_timestamp_us", "spans", ["org_id", "environment", "timestamp_us"])
     op.create_index("ix_spans_org_id_trace_unique_id", "spans", ["org_id", "trace_unique_id"])
