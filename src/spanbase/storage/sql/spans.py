@@ -39,6 +39,17 @@ ClientKey = tuple[int, str, str, str]
 Lookup = Callable[[int, str, Sequence[str]], Iterable[tuple[str, str, str]]]
 
 
+# The resend lookup names trace ids only, so that the (trace_unique_id, org_id) index is the one index
+# that can serve it: given org_id or environment too, both SQLite's planner and PostgreSQL's (with the
+# statistics of a table that grew fast) chose the time index and scanned every span of the organization
+# on each commit, which made ingest quadratic. Organization and environment are checked here instead.
+_LOOKUP_COLUMNS = "trace_unique_id, span_unique_id, unique_id, org_id, environment"
+
+
+def _matching(rows: Iterable[Any], org_id: int, environment: str) -> list[tuple[str, str, str]]:
+    return [(t, s, u) for t, s, u, org, env in rows if s is not None and org == org_id and env == environment]
+
+
 def _client_key(r: SpanRecord) -> ClientKey | None:
     if r.trace_unique_id and r.span_unique_id:
         return (r.org_id, r.environment, r.trace_unique_id, r.span_unique_id)
@@ -114,19 +125,12 @@ class SqliteBatchWriter:
             elif table == "span_payloads":
                 sql = "INSERT INTO span_payloads (span_id, body) VALUES " + _values_sql(2, rows)
             else:
-                # No "environment = ?" here: given (org_id, environment) SQLite's planner picks the time index
-                # and scans the organization's every span (measured: quadratic ingest). The trace index
-                # finds the few rows; their environment is checked in Python.
-                sql = (
-                    "SELECT trace_unique_id, span_unique_id, unique_id, environment FROM spans "
-                    f"WHERE org_id = ? AND trace_unique_id IN ({', '.join('?' * rows)})"
-                )
+                sql = f"SELECT {_LOOKUP_COLUMNS} FROM spans WHERE trace_unique_id IN ({', '.join('?' * rows)})"
             self._sql[key] = sql
         return sql
 
     def _lookup(self, org_id: int, environment: str, traces: Sequence[str]) -> Iterable[tuple[str, str, str]]:
-        rows = self._conn.execute(self._statement("lookup", len(traces)), (org_id, *traces))
-        return [(t, s, u) for t, s, u, env in rows if s is not None and env == environment]
+        return _matching(self._conn.execute(self._statement("lookup", len(traces)), traces), org_id, environment)
 
     def write(self, records: Sequence[SpanRecord]) -> None:
         conn = self._conn
@@ -160,10 +164,7 @@ class PostgresBatchWriter:
     # Held for the transaction: the writers of several server processes on one database take turns.
     _LOCK = "SELECT pg_advisory_xact_lock(7305511)"
     _ids = "SELECT nextval(pg_get_serial_sequence('spans', 'id')) FROM generate_series(1, %s)"
-    _lookup_sql = (
-        "SELECT trace_unique_id, span_unique_id, unique_id FROM spans "
-        "WHERE org_id = %s AND environment = %s AND trace_unique_id = ANY(%s) AND span_unique_id IS NOT NULL"
-    )
+    _lookup_sql = f"SELECT {_LOOKUP_COLUMNS} FROM spans WHERE trace_unique_id = ANY(%s)"
     _copy_spans = f"COPY spans (id, {_COLUMN_LIST}) FROM STDIN"
     _copy_payloads = "COPY span_payloads (span_id, body) FROM STDIN"
 
@@ -180,10 +181,7 @@ class PostgresBatchWriter:
                 cur.execute(self._LOCK)
 
                 def lookup(org_id: int, environment: str, traces: Sequence[str]) -> Iterable[tuple[str, str, str]]:
-                    rows: list[tuple[str, str, str]] = cur.execute(
-                        self._lookup_sql, (org_id, environment, list(traces))
-                    ).fetchall()
-                    return rows
+                    return _matching(cur.execute(self._lookup_sql, (list(traces),)), org_id, environment)
 
                 plan = _Plan(records, lookup)
                 ids = [row[0] for row in cur.execute(self._ids, (len(plan.new),)).fetchall()] if plan.new else []

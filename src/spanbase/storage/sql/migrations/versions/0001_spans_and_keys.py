@@ -99,7 +99,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_spans"),
     )
     op.create_index("ix_spans_org_id_environment_timestamp_us", "spans", ["org_id", "environment", "timestamp_us"])
-    op.create_index("ix_spans_org_id_trace_unique_id", "spans", ["org_id", "trace_unique_id"])
+    op.create_index("ix_spans_trace_unique_id_org_id", "spans", ["trace_unique_id", "org_id"])
     op.create_table(
         "span_payloads",
         sa.Column("span_id", big_id, nullable=False, autoincrement=False),
