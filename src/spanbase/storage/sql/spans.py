@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 
 from spanbase.domain.spans import SpanRecord, make_unique_id, row_id_of
 from spanbase.settings import Settings
+from spanbase.storage.sql.dialects import postgres_type_name, register_json_text_dumper
 from spanbase.storage.sql.engine import connect_postgres, connect_sqlite, database_url, is_sqlite
 from spanbase.storage.sql.tables import span_payloads, spans
 
@@ -31,6 +32,7 @@ _RECORD_FIELDS = tuple(f for f in SpanRecord.__dataclass_fields__ if f != "paylo
 _COLUMNS = tuple("metadata" if f == "metadata_json" else f for f in _RECORD_FIELDS)
 _light_values = attrgetter(*_RECORD_FIELDS)
 _COLUMN_LIST = ", ".join(_COLUMNS)
+_SPAN_COPY_TYPES = [postgres_type_name(spans.c.id), *(postgres_type_name(spans.c[name]) for name in _COLUMNS)]
 _CHUNK = 500  # rows per multi-row statement, ids per IN list: under SQLite's older 32,766 bound parameters
 
 # (org_id, environment, trace_unique_id, span_unique_id): what makes a client-identified span the same.
@@ -165,17 +167,23 @@ class PostgresBatchWriter:
     _LOCK = "SELECT pg_advisory_xact_lock(7305511)"
     _ids = "SELECT nextval(pg_get_serial_sequence('spans', 'id')) FROM generate_series(1, %s)"
     _lookup_sql = f"SELECT {_LOOKUP_COLUMNS} FROM spans WHERE trace_unique_id = ANY(%s)"
-    _copy_spans = f"COPY spans (id, {_COLUMN_LIST}) FROM STDIN"
+    # Binary COPY: measured 12.5 -> 10.2 us per row on the server and 8 -> 5 us of our CPU per row.
+    _copy_spans = f"COPY spans (id, {_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
     # Binary COPY for the ~5 KB payloads: measured 38 -> 26 us per row (no text escaping to parse).
     _copy_payloads = "COPY span_payloads (span_id, body) FROM STDIN (FORMAT BINARY)"
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
-        self._conn: Any = connect()
+        self._conn: Any = self._open()
+
+    def _open(self) -> Any:
+        conn = self._connect()
+        register_json_text_dumper(conn)
+        return conn
 
     def write(self, records: Sequence[SpanRecord]) -> None:
         if self._conn.closed or self._conn.broken:
-            self._conn = self._connect()
+            self._conn = self._open()
         conn = self._conn
         try:
             with conn.cursor() as cur:
@@ -189,6 +197,7 @@ class PostgresBatchWriter:
                 plan.number(ids)
                 if plan.new:
                     with cur.copy(self._copy_spans) as copy:
+                        copy.set_types(_SPAN_COPY_TYPES)
                         for i, r in zip(ids, plan.new, strict=True):
                             copy.write_row((i, *_light_values(r)))
                     with cur.copy(self._copy_payloads) as copy:
