@@ -21,6 +21,7 @@ from spanbase.domain.spans import (
     STATUSES,
     SpanRecord,
     to_micros,
+    trace_key,
 )
 from spanbase.ingest.pricing import PriceBook, TokenCounts, unit_price_cost
 
@@ -323,6 +324,7 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
         start_time_us=st_us,
         latency=latency,
         trace_unique_id=trace_id,
+        trace_key=trace_key(trace_id) if trace_id else None,
         span_unique_id=span_id,
         span_parent_id=ids.get("span_parent_id"),
         span_name=span_name,

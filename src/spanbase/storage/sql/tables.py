@@ -71,6 +71,7 @@ spans = Table(
     Column("start_time_us", BigInteger, nullable=False),
     Column("latency", Float),
     Column("trace_unique_id", String(254)),
+    Column("trace_key", BigInteger),  # domain.spans.trace_key: what the trace index holds
     Column("span_unique_id", String(254)),
     Column("span_parent_id", String(254)),
     Column("span_name", String(255)),
@@ -110,9 +111,9 @@ spans = Table(
     Column("created_us", BigInteger, nullable=False),
     # Tenant and time lead every list index (DESIGN.md: every read is bounded by a time window).
     Index(None, "org_id", "environment", "timestamp_us"),
-    # Trace first: a query that names trace ids can use no other index, whatever the planner's
+    # The trace key alone: a query that names trace keys can use no other index, whatever the planner's
     # statistics say about organizations (stale ones after a bulk load made PostgreSQL scan them).
-    Index(None, "trace_unique_id", "org_id"),
+    Index(None, "trace_key"),
 )
 
 # The heavy part of a span, fetched by key for the rows a response returns. Keyed by the span's integer

@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("start_time_us", sa.BigInteger, nullable=False),
         sa.Column("latency", sa.Float),
         sa.Column("trace_unique_id", sa.String(_ID)),
+        sa.Column("trace_key", sa.BigInteger),
         sa.Column("span_unique_id", sa.String(_ID)),
         sa.Column("span_parent_id", sa.String(_ID)),
         sa.Column("span_name", sa.String(255)),
@@ -99,7 +100,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_spans"),
     )
     op.create_index("ix_spans_org_id_environment_timestamp_us", "spans", ["org_id", "environment", "timestamp_us"])
-    op.create_index("ix_spans_trace_unique_id_org_id", "spans", ["trace_unique_id", "org_id"])
+    op.create_index("ix_spans_trace_key", "spans", ["trace_key"])
     op.create_table(
         "span_payloads",
         sa.Column("span_id", big_id, nullable=False, autoincrement=False),
