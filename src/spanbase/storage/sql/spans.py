@@ -118,7 +118,7 @@ def _values_sql(columns: int, rows: int) -> str:
 
 
 class SqliteBatchWriter:
-    """Multi-row INSERTs, numbered from max(id) + 1 read under the write lock.
+    """Multi-row INSERTs of up to _CHUNK rows, numbered from max(id) + 1 read under the write lock.
 
     sqlite3 releases the GIL inside each statement and takes it back after: with executemany that is a
     GIL hand-off per row, and the request threads then wait on the writer (and it on them) thousands of
@@ -129,10 +129,6 @@ class SqliteBatchWriter:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._sql: dict[tuple[str, int], str] = {}
-        # As many rows per statement as the build's bound-parameter limit allows (32,766 by default since
-        # SQLite 3.32, 250,000 in Debian's): each statement ends by taking the GIL back, and waiting for it
-        # behind the request threads' long parses, so fewer statements a commit is less waiting.
-        self._rows = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (len(_COLUMNS) + 1))
 
     def _statement(self, table: str, rows: int) -> str:
         key = (table, rows)
@@ -159,7 +155,7 @@ class SqliteBatchWriter:
             first_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM spans").fetchone()[0]
             all_ids = range(first_id, first_id + len(plan.new))
             plan.number(all_ids)
-            for ids, chunk in zip(_chunks(all_ids, self._rows), _chunks(plan.new, self._rows), strict=True):
+            for ids, chunk in zip(_chunks(all_ids, _CHUNK), _chunks(plan.new, _CHUNK), strict=True):
                 light = list(chain.from_iterable((i, *_light_values(r)) for i, r in zip(ids, chunk, strict=True)))
                 conn.execute(self._statement("spans", len(chunk)), light)
                 heavy = list(chain.from_iterable((i, r.payload_json) for i, r in zip(ids, chunk, strict=True)))
