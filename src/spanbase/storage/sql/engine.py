@@ -33,9 +33,11 @@ def is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def connect_sqlite(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
+def connect_sqlite(path: str, synchronous: str = "FULL", cached_statements: int = 128) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is exactly where we say.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=30.0, cached_statements=cached_statements
+    )
     # 16 KiB pages hold a whole ~5 KB span payload without overflow pages: measured 40 -> 17 us per
     # payload row written. Takes effect only when the file is created (before WAL mode is set).
     conn.execute("PRAGMA page_size=16384")

@@ -236,7 +236,10 @@ class SqlSpanStore:
     def open_writer(self) -> SqliteBatchWriter | PostgresBatchWriter:
         url = database_url(self._settings)
         if is_sqlite(url):
-            return SqliteBatchWriter(connect_sqlite(str(url.database), self._settings.sqlite_synchronous))
+            # A cached statement keeps its last bound values (up to 500 payloads, ~2.5 MB); the writer
+            # prepares one statement per remainder size, so its cache is kept small to bound memory.
+            conn = connect_sqlite(str(url.database), self._settings.sqlite_synchronous, cached_statements=8)
+            return SqliteBatchWriter(conn)
         return PostgresBatchWriter(lambda: connect_postgres(url))
 
     def get_span(self, org_id: int, unique_id: str) -> dict[str, Any] | None:
