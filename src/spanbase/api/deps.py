@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from spanbase.domain.errors import TooLarge, Unauthorized
 from spanbase.domain.keys import Principal
 from spanbase.ingest.ingestor import SpanIngestor
+from spanbase.storage.base import SpanStore
 from spanbase.storage.sql.keys import KeyStore
-from spanbase.storage.sql.spans import SqlSpanStore
 
 
 class KeyCache:
@@ -69,12 +69,12 @@ def _ingestor(request: Request) -> SpanIngestor:
     return ingestor
 
 
-def _span_store(request: Request) -> SqlSpanStore:
-    store: SqlSpanStore = request.app.state.span_store
+def _span_store(request: Request) -> SpanStore:
+    store: SpanStore = request.app.state.span_store
     return store
 
 
 Auth = Annotated[Principal, Depends(_principal)]
 Body = Annotated[bytes, Depends(_body)]
 Ingestor = Annotated[SpanIngestor, Depends(_ingestor)]
-SpanStoreDep = Annotated[SqlSpanStore, Depends(_span_store)]
+SpanStoreDep = Annotated[SpanStore, Depends(_span_store)]

@@ -24,12 +24,6 @@ class Metrics:
             "Spans committed to the store (resends included).",
             registry=self.registry,
         )
-        self.spans_rejected = Counter(
-            "spanbase_spans_rejected",
-            "Spans refused for bad input, by endpoint.",
-            ["endpoint"],
-            registry=self.registry,
-        )
         self.commit_seconds = Histogram(
             "spanbase_commit_seconds",
             "Duration of one group-commit transaction of the span writer.",

@@ -12,12 +12,14 @@ from __future__ import annotations
 import warnings
 from bisect import bisect_left
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from genai_prices import Usage, data_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
+
+from spanbase.domain.spans import from_micros
 
 _MTOK = 1_000_000
 _DAY_US = 86_400 * 1_000_000
@@ -119,7 +121,7 @@ class PriceBook:
         if found is None:
             if len(self._days) > 10_000:
                 self._days.clear()
-            found = self._days[day] = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)
+            found = self._days[day] = from_micros(day * _DAY_US)
         return found
 
     def _model(self, model: str, provider_id: str | None) -> Any:
