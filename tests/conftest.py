@@ -49,11 +49,12 @@ def _truncate_pg(url: str) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings of an empty store of each kind."""
+    # Bodies are parsed in the test's own process (parse workers have tests of their own).
     if request.param == "sqlite":
-        return Settings(data_dir=tmp_path / "data", sqlite_synchronous="NORMAL")
+        return Settings(data_dir=tmp_path / "data", sqlite_synchronous="NORMAL", parse_workers=0)
     url: str = request.getfixturevalue("pg_database")
     _truncate_pg(url)
-    return Settings(data_dir=tmp_path / "data", database_url=url)
+    return Settings(data_dir=tmp_path / "data", database_url=url, parse_workers=0)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from spanbase.api.middleware import RequestMetrics, TrailingSlash
 from spanbase.api.responses import JSONResponse
 from spanbase.api.routes import health, spans
 from spanbase.ingest.ingestor import SpanIngestor
+from spanbase.ingest.parsers import InlineParser, Parser, PoolParser
 from spanbase.ingest.pricing import PriceBook
 from spanbase.ingest.writer import SpanWriter
 from spanbase.settings import Settings
@@ -42,19 +43,27 @@ def create_app(settings: Settings, *, say: Callable[[str], None] = log.warning) 
     metrics = Metrics(queue_depth=lambda: writer.queued_spans)
     writer = SpanWriter(
         span_store.open_writer,
+        prepare=span_store.prepare,
         max_queued=settings.write_queue_max_spans,
         max_batch=settings.write_batch_max_spans,
         on_commit=metrics.committed,
     )
 
+    prices = PriceBook()
+    parser: Parser = InlineParser(prices)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        nonlocal parser
+        if settings.parse_workers > 0:
+            parser = app.state.ingestor.parser = PoolParser(settings.parse_workers, prices)
         writer.start()
         try:
             yield
         finally:
             # The server has stopped taking requests and answered the ones in flight: commit the rest.
             writer.stop()
+            parser.close()
             engine.dispose()
 
     app = FastAPI(
@@ -69,7 +78,7 @@ def create_app(settings: Settings, *, say: Callable[[str], None] = log.warning) 
     app.state.key_cache = KeyCache(keys, settings.key_cache_seconds)
     app.state.span_store = span_store
     app.state.metrics = metrics
-    app.state.ingestor = SpanIngestor(writer, PriceBook(), settings.max_span_bytes, _now_us)
+    app.state.ingestor = SpanIngestor(writer, parser, settings.max_span_bytes, _now_us)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(spans.router)

@@ -37,7 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
         "50000",
         "Spans waiting for the writer before new writes get 429 (503 on OTLP) with Retry-After.",
     ),
-    Setting("SPANBASE_WRITE_BATCH_MAX_SPANS", "5000", "Most spans the writer commits in one transaction."),
+    Setting("SPANBASE_WRITE_BATCH_MAX_SPANS", "10000", "Most spans the writer commits in one transaction."),
     Setting(
         "SPANBASE_SQLITE_SYNCHRONOUS",
         "FULL",
@@ -46,6 +46,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPANBASE_MAX_BODY_BYTES", str(100 * 1024 * 1024), "Largest request body accepted (413 above)."),
     Setting("SPANBASE_MAX_SPAN_BYTES", str(20 * 1024 * 1024), "Largest single span accepted (413 above)."),
     Setting("SPANBASE_KEY_CACHE_SECONDS", "1.0", "How long an API key lookup is cached (revocation delay)."),
+    Setting(
+        "SPANBASE_PARSE_WORKERS",
+        "1",
+        "Processes that parse bulk request bodies beside the server's own (0: parse in the server process).",
+    ),
     Setting("SPANBASE_LOG_LEVEL", "info", "Log level of the server."),
 )
 
@@ -66,11 +71,12 @@ class Settings:
     init_api_key: str = ""
     init_organization: str = "default"
     write_queue_max_spans: int = 50_000
-    write_batch_max_spans: int = 5_000
+    write_batch_max_spans: int = 10_000
     sqlite_synchronous: str = "FULL"
     max_body_bytes: int = 100 * 1024 * 1024
     max_span_bytes: int = 20 * 1024 * 1024
     key_cache_seconds: float = 1.0
+    parse_workers: int = 1
     log_level: str = "info"
 
     @classmethod
@@ -89,6 +95,7 @@ class Settings:
             max_body_bytes=int(_read(e, "SPANBASE_MAX_BODY_BYTES")),
             max_span_bytes=int(_read(e, "SPANBASE_MAX_SPAN_BYTES")),
             key_cache_seconds=float(_read(e, "SPANBASE_KEY_CACHE_SECONDS")),
+            parse_workers=int(_read(e, "SPANBASE_PARSE_WORKERS")),
             log_level=_read(e, "SPANBASE_LOG_LEVEL"),
         )
         return replace(s, **{k: v for k, v in overrides.items() if v is not None})

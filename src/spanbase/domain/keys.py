@@ -22,6 +22,7 @@ class Principal:
     org_id: int
     org_uid: str
     environment: str
+    key_id: int = 0  # the API key's own id: spans record it as organization_key_id
 
 
 def new_key(environment: str) -> str:

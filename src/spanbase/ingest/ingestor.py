@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -21,6 +21,9 @@ from spanbase.domain.spans import SpanRecord
 from spanbase.ingest.normalize import IngestContext, normalize
 from spanbase.ingest.pricing import PriceBook
 from spanbase.ingest.writer import SpanWriter
+
+if TYPE_CHECKING:
+    from spanbase.ingest.parsers import Parser
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none", "datetime"})
 
@@ -36,11 +39,15 @@ class InvalidBody(SpanbaseError):
         super().__init__("Validation error")
         self.errors = errors
 
+    def __reduce__(self) -> tuple[type[InvalidBody], tuple[dict[str, list[str]]]]:
+        return InvalidBody, (self.errors,)  # raised in a parse worker, re-raised here
+
 
 @dataclass
 class BulkResult:
     success_count: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    records: list[SpanRecord] = field(default_factory=list)
 
 
 def field_name(loc: Sequence[int | str]) -> str:
@@ -71,76 +78,118 @@ def _check_json(error: ValidationError) -> None:
             raise MalformedJSON(f"Malformed JSON: {e['msg']}")
 
 
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Who writes, through which endpoint, and when: plain values, sent to a parse worker as they are."""
+
+    org_id: int
+    environment: str
+    key_id: int
+    log_method: str
+    received_us: int
+    max_span_bytes: int
+
+    def context(self, prices: PriceBook) -> IngestContext:
+        return IngestContext(
+            org_id=self.org_id,
+            environment=self.environment,
+            log_method=self.log_method,
+            prices=prices,
+            received_us=self.received_us,
+            max_span_bytes=self.max_span_bytes,
+            key_id=self.key_id,
+        )
+
+
+def parse_create(body: bytes, who: Who, prices: PriceBook) -> SpanRecord:
+    try:
+        span = span_adapter.validate_json(body)
+    except ValidationError as e:
+        _check_json(e)
+        raise InvalidBody(_errors_by_field(e.errors())) from None
+    try:
+        return normalize(span, who.context(prices))
+    except FieldError as e:
+        raise InvalidBody({e.field: [e.message]}) from None
+
+
+def parse_bulk(body: bytes, who: Who, prices: PriceBook) -> BulkResult:
+    """The spans of a bulk body ready to store (in `records`), and the errors of the rows that are not."""
+    result = BulkResult()
+    try:
+        spans: list[tuple[int, SpanIn]] = list(enumerate(bulk_adapter.validate_json(body)["logs"]))
+    except ValidationError as e:
+        _check_json(e)
+        spans = _valid_rows(body, e, result)
+    ctx = who.context(prices)
+    too_large = False
+    for index, span in spans:
+        try:
+            result.records.append(normalize(span, ctx))
+        except FieldError as e:
+            result.errors.append({"index": index, "error": str(e)})
+        except TooLarge as e:
+            # A row error like any other, so the rest of the batch is kept (spec §2.2).
+            too_large = True
+            result.errors.append({"index": index, "error": str(e)})
+    if not result.records and too_large:
+        raise TooLarge("no span was stored: " + "; ".join(f"row {e['index']}: {e['error']}" for e in result.errors))
+    result.success_count = len(result.records)
+    result.errors.sort(key=lambda e: e["index"])
+    return result
+
+
+def _valid_rows(body: bytes, error: ValidationError, result: BulkResult) -> list[tuple[int, SpanIn]]:
+    """Sort the errors into whole-body ones (raised) and row ones; validate the other rows alone."""
+    row_errors: dict[int, list[ErrorDetails]] = defaultdict(list)
+    whole: list[ErrorDetails] = []
+    for e in error.errors():
+        loc = e["loc"]
+        if len(loc) >= 2 and loc[0] == "logs" and isinstance(loc[1], int):
+            row_errors[loc[1]].append(e)
+        else:
+            whole.append(e)
+    if whole:
+        raise InvalidBody(_errors_by_field(whole))
+    for index, errors in row_errors.items():
+        messages = "; ".join(f"{f}: {'; '.join(m)}" for f, m in _errors_by_field(errors, skip=2).items())
+        result.errors.append({"index": index, "error": messages})
+    logs = raw_bulk_adapter.validate_json(body)["logs"]
+    return [(i, span_adapter.validate_python(raw)) for i, raw in enumerate(logs) if i not in row_errors]
+
+
 class SpanIngestor:
-    def __init__(self, writer: SpanWriter, prices: PriceBook, max_span_bytes: int, now_us: Callable[[], int]) -> None:
+    """Parses request bodies into spans (in parse worker processes when there are some) and hands them
+    to the writer; answers once they are committed."""
+
+    def __init__(
+        self,
+        writer: SpanWriter,
+        parser: Parser,
+        max_span_bytes: int,
+        now_us: Callable[[], int],
+    ) -> None:
         self._writer = writer
-        self._prices = prices
+        self.parser = parser
         self._max_span_bytes = max_span_bytes
         self._now_us = now_us
 
-    def _context(self, principal: Principal, log_method: str) -> IngestContext:
-        return IngestContext(
-            org_id=principal.org_id,
-            environment=principal.environment,
-            log_method=log_method,
-            prices=self._prices,
-            received_us=self._now_us(),
-            max_span_bytes=self._max_span_bytes,
+    def _who(self, principal: Principal, log_method: str) -> Who:
+        return Who(
+            principal.org_id,
+            principal.environment,
+            principal.key_id,
+            log_method,
+            self._now_us(),
+            self._max_span_bytes,
         )
 
     async def create(self, body: bytes, principal: Principal) -> SpanRecord:
-        try:
-            span = span_adapter.validate_json(body)
-        except ValidationError as e:
-            _check_json(e)
-            raise InvalidBody(_errors_by_field(e.errors())) from None
-        try:
-            record = normalize(span, self._context(principal, "logging_api"))
-        except FieldError as e:
-            raise InvalidBody({e.field: [e.message]}) from None
+        record = parse_create(body, self._who(principal, "logging_api"), self.parser.prices)
         await self._writer.write([record])
         return record
 
     async def bulk(self, body: bytes, principal: Principal) -> BulkResult:
-        result = BulkResult()
-        try:
-            spans: list[tuple[int, SpanIn]] = list(enumerate(bulk_adapter.validate_json(body)["logs"]))
-        except ValidationError as e:
-            _check_json(e)
-            spans = self._valid_rows(body, e, result)
-        ctx = self._context(principal, "batch")
-        records: list[SpanRecord] = []
-        too_large = False
-        for index, span in spans:
-            try:
-                records.append(normalize(span, ctx))
-            except FieldError as e:
-                result.errors.append({"index": index, "error": str(e)})
-            except TooLarge as e:
-                # A row error like any other, so the rest of the batch is kept (spec §2.2).
-                too_large = True
-                result.errors.append({"index": index, "error": str(e)})
-        if not records and too_large:
-            raise TooLarge("no span was stored: " + "; ".join(f"row {e['index']}: {e['error']}" for e in result.errors))
-        await self._writer.write(records)
-        result.success_count = len(records)
-        result.errors.sort(key=lambda e: e["index"])
+        result = await self.parser.bulk(body, self._who(principal, "batch"))
+        await self._writer.write(result.records)
         return result
-
-    def _valid_rows(self, body: bytes, error: ValidationError, result: BulkResult) -> list[tuple[int, SpanIn]]:
-        """Sort the errors into whole-body ones (raised) and row ones; validate the other rows alone."""
-        row_errors: dict[int, list[ErrorDetails]] = defaultdict(list)
-        whole: list[ErrorDetails] = []
-        for e in error.errors():
-            loc = e["loc"]
-            if len(loc) >= 2 and loc[0] == "logs" and isinstance(loc[1], int):
-                row_errors[loc[1]].append(e)
-            else:
-                whole.append(e)
-        if whole:
-            raise InvalidBody(_errors_by_field(whole))
-        for index, errors in row_errors.items():
-            messages = "; ".join(f"{f}: {'; '.join(m)}" for f, m in _errors_by_field(errors, skip=2).items())
-            result.errors.append({"index": index, "error": messages})
-        logs = raw_bulk_adapter.validate_json(body)["logs"]
-        return [(i, span_adapter.validate_python(raw)) for i, raw in enumerate(logs) if i not in row_errors]

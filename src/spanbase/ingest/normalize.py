@@ -16,10 +16,12 @@ import orjson
 from spanbase.api.payloads.spans import CONTENT_FIELDS, SpanFields, SpanIn
 from spanbase.domain.errors import FieldError, TooLarge
 from spanbase.domain.spans import (
+    DAY_US,
     MAX_IDENTIFIER_LEN,
     MAX_SPAN_NAME_LEN,
     STATUSES,
     SpanRecord,
+    tags_for,
     to_micros,
     trace_key,
 )
@@ -66,6 +68,7 @@ class IngestContext:
     prices: PriceBook
     received_us: int
     max_span_bytes: int = 20 * 1024 * 1024
+    key_id: int | None = None
 
 
 def merge_params(raw: SpanIn) -> dict[str, Any]:
@@ -311,6 +314,10 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
     positive_feedback = d.pop("positive_feedback", None)
     note = _clean(d.pop("note", None), _LONG_TEXT)
     tokens_per_second = d.pop("tokens_per_second", None)
+    error_code = _clean(d.pop("error_code", None))
+    prompt_version_number = d.pop("prompt_version_number", None)
+    deployment_name = _clean(d.pop("deployment_name", None))
+    routing_time = d.pop("routing_time", None)
     metadata_bytes = orjson.dumps(metadata)
     # Whatever was not popped into a light column above is the heavy payload.
     payload_bytes = _dumps_payload(d)
@@ -362,5 +369,12 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
         reasoning_tokens=tokens.reasoning,
         metadata_json=metadata_bytes.decode(),
         created_us=ctx.received_us,
+        organization_key_id=str(ctx.key_id) if ctx.key_id else None,
+        error_code=error_code,
+        prompt_version_number=prompt_version_number,
+        deployment_name=deployment_name,
+        routing_time=routing_time,
+        day=ts_us // DAY_US,
         payload_json=payload_bytes.decode(),
+        tags=tags_for(ctx.org_id, ctx.environment, metadata) if metadata else (),
     )

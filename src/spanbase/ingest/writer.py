@@ -5,6 +5,10 @@ queue (up to `max_batch` spans) into one transaction, commits it, and only then 
 handlers, so a 2xx always means durably stored and immediately readable. While one transaction commits,
 the next requests queue up and share the following one: the busier the server, the bigger the commits.
 Past `max_queued` waiting spans, `write` refuses at once with Overloaded instead of growing memory.
+
+Every other change to the store (deleting traces, patching a span) runs on the same thread through
+`run(job)`, in a transaction of its own between two commits: one writer, so derived tables (rollups,
+traces, ...) are only ever read and rewritten by it.
 """
 
 from __future__ import annotations
@@ -16,31 +20,41 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from spanbase.domain.errors import Overloaded, StoreUnavailable
 from spanbase.domain.spans import SpanRecord
 from spanbase.storage.base import SpanBatchWriter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
 class _Batch:
     records: Sequence[SpanRecord]
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[None]
+    future: asyncio.Future[Any]
+    prepared: object = None
 
 
-def _settle(batch: _Batch, error: BaseException | None) -> None:
+@dataclass
+class _Job:
+    fn: Callable[[SpanBatchWriter], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _settle(item: _Batch | _Job, error: BaseException | None, result: Any = None) -> None:
     def settle() -> None:
-        if batch.future.done():  # the client went away; the write stands all the same
+        if item.future.done():  # the client went away; the write stands all the same
             return
         if error is None:
-            batch.future.set_result(None)
+            item.future.set_result(result)
         else:
-            batch.future.set_exception(error)
+            item.future.set_exception(error)
 
-    batch.loop.call_soon_threadsafe(settle)
+    item.loop.call_soon_threadsafe(settle)
 
 
 class SpanWriter:
@@ -48,15 +62,17 @@ class SpanWriter:
         self,
         open_writer: Callable[[], SpanBatchWriter],
         *,
+        prepare: Callable[[Sequence[SpanRecord]], object] | None = None,
         max_queued: int,
         max_batch: int,
         on_commit: Callable[[int, float], None] | None = None,
     ) -> None:
         self._open_writer = open_writer
+        self._prepare = prepare
         self._max_queued = max_queued
         self._max_batch = max_batch
         self._on_commit = on_commit
-        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Batch | _Job | None] = queue.SimpleQueue()
         self._queued = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -87,63 +103,95 @@ class SpanWriter:
             if self._queued + n > self._max_queued and self._queued > 0:
                 raise Overloaded(retry_after=1)
             self._queued += n
+        try:
+            prepared = self._prepare(records) if self._prepare is not None else None
+        except BaseException:
+            with self._lock:
+                self._queued -= n
+            raise
         loop = asyncio.get_running_loop()
-        batch = _Batch(records, loop, loop.create_future())
+        batch = _Batch(records, loop, loop.create_future(), prepared)
         self._queue.put(batch)
         # Shielded: a client that disconnects must not cancel a write other requests share.
         await asyncio.shield(batch.future)
 
-    def _take(self, first: _Batch) -> tuple[list[_Batch], bool]:
-        """The first batch and whatever else is waiting, up to max_batch spans; True when asked to stop."""
+    async def run(self, fn: Callable[[SpanBatchWriter], T]) -> T:
+        """Run `fn` on the writer's thread with the store's writer, between two commits; its result."""
+        loop = asyncio.get_running_loop()
+        job = _Job(fn, loop, loop.create_future())
+        self._queue.put(job)
+        result: T = await asyncio.shield(job.future)
+        return result
+
+    def _take(self, first: _Batch) -> tuple[list[_Batch], _Job | None, bool]:
+        """The first batch and whatever else is waiting, up to max_batch spans; a job met on the way
+        (run after the commit); True when asked to stop."""
         group = [first]
         size = len(first.records)
-        stop = False
         while size < self._max_batch:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is None:
-                stop = True
-                break
+                return group, None, True
+            if isinstance(item, _Job):
+                return group, item, False
             group.append(item)
             size += len(item.records)
-        return group, stop
+        return group, None, False
 
     def _run(self, store_writer: SpanBatchWriter) -> None:
         try:
             stop = False
             while not stop:
-                first = self._queue.get()
-                if first is None:
+                item = self._queue.get()
+                if item is None:
                     break
-                group, stop = self._take(first)
+                if isinstance(item, _Job):
+                    self._do(store_writer, item)
+                    continue
+                group, job, stop = self._take(item)
                 self._commit(store_writer, group)
+                if job is not None:
+                    self._do(store_writer, job)
             # Drain what is left so no waiting request is forgotten.
             while True:
                 try:
-                    item = self._queue.get_nowait()
+                    rest = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is not None:
-                    self._commit(store_writer, [item])
+                if isinstance(rest, _Job):
+                    self._do(store_writer, rest)
+                elif rest is not None:
+                    self._commit(store_writer, [rest])
         finally:
             store_writer.close()
 
-    def _commit(self, store_writer: SpanBatchWriter, group: list[_Batch]) -> None:
+    def _do(self, store_writer: SpanBatchWriter, job: _Job) -> None:
+        try:
+            result = job.fn(store_writer)
+        except Exception as e:
+            log.exception("store job failed")
+            _settle(job, e)
+            return
+        _settle(job, None, result)
+
+    def _commit(self, store_writer: SpanBatchWriter, group: list[_Batch], *, prepared: bool = True) -> None:
         records = [r for b in group for r in b.records] if len(group) > 1 else group[0].records
         started = time.perf_counter()
         try:
-            store_writer.write(records)
+            store_writer.write(records, [b.prepared for b in group] if prepared else ())
         except Exception:
             if len(group) == 1:
                 log.exception("span write failed")
                 self._finish(group, time.perf_counter() - started, ok=False)
                 return
             # One request's rows must not fail the others': retry each batch in its own transaction.
+            # The failed attempt may have merged the requests' prepared rows: compute them again.
             log.warning("group commit failed; retrying its %d batches one by one", len(group))
             for batch in group:
-                self._commit(store_writer, [batch])
+                self._commit(store_writer, [batch], prepared=False)
             return
         self._finish(group, time.perf_counter() - started, ok=True)
 

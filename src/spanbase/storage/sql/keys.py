@@ -95,10 +95,12 @@ class KeyStore:
     def principal(self, key: str) -> Principal | None:
         """The organization and environment of a valid key; None when unknown or revoked."""
         query = (
-            select(api_keys.c.org_id, api_keys.c.environment, organizations.c.uid)
+            select(api_keys.c.id, api_keys.c.org_id, api_keys.c.environment, organizations.c.uid)
             .join(organizations, organizations.c.id == api_keys.c.org_id)
             .where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_us.is_(None))
         )
         with self._engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else Principal(org_id=row.org_id, org_uid=row.uid, environment=row.environment)
+        if row is None:
+            return None
+        return Principal(org_id=row.org_id, org_uid=row.uid, environment=row.environment, key_id=row.id)

@@ -1,0 +1,82 @@
+"""Where request bodies are parsed: in the server's own process, or in worker processes.
+
+Parsing and normalising a span costs ~60 us of Python, and the span writer's own Python shares the
+server process's GIL with it: measured at 150 us of CPU a span on one GIL-bound core, ingest stalled
+near 7,000 spans/s with a core idle. Parse workers validate and normalise bulk bodies in processes of
+their own and send the spans back as plain tuples (~4 us a span to pickle and unpickle, where the
+dataclasses themselves took 90), so the server process keeps its GIL for HTTP and the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from operator import attrgetter
+from typing import Any, Protocol
+
+from spanbase.domain.spans import SpanRecord
+from spanbase.ingest.ingestor import BulkResult, Who, parse_bulk
+from spanbase.ingest.pricing import PriceBook
+
+_FIELDS = tuple(SpanRecord.__dataclass_fields__)
+_as_tuple = attrgetter(*_FIELDS)
+
+
+class Parser(Protocol):
+    prices: PriceBook
+
+    async def bulk(self, body: bytes, who: Who) -> BulkResult: ...
+
+    def close(self) -> None: ...
+
+
+class InlineParser:
+    """Parses on the event loop's thread (tests; a server started with SPANBASE_PARSE_WORKERS=0)."""
+
+    def __init__(self, prices: PriceBook) -> None:
+        self.prices = prices
+
+    async def bulk(self, body: bytes, who: Who) -> BulkResult:
+        return parse_bulk(body, who, self.prices)
+
+    def close(self) -> None:
+        pass
+
+
+# ----------------------------------------------------------------------------------- in the workers
+
+_worker_prices: PriceBook | None = None
+
+
+def _start_worker() -> None:
+    global _worker_prices
+    _worker_prices = PriceBook()
+
+
+def _parse_in_worker(body: bytes, who: Who) -> tuple[int, list[dict[str, Any]], list[tuple[Any, ...]]]:
+    assert _worker_prices is not None, "the worker initializer builds the price book"
+    result = parse_bulk(body, who, _worker_prices)
+    return result.success_count, result.errors, [_as_tuple(r) for r in result.records]
+
+
+# ----------------------------------------------------------------------------------- in the server
+
+
+class PoolParser:
+    """Parses bulk bodies in `workers` processes; errors of the body (400, 413, 422) come back raised."""
+
+    def __init__(self, workers: int, prices: PriceBook) -> None:
+        self.prices = prices  # for the single-span create, parsed inline: one span is not worth a trip
+        # spawn, not fork: the server has threads (the writer, the thread pool) when the pool starts.
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
+        )
+
+    async def bulk(self, body: bytes, who: Who) -> BulkResult:
+        loop = asyncio.get_running_loop()
+        success_count, errors, rows = await loop.run_in_executor(self._pool, _parse_in_worker, body, who)
+        return BulkResult(success_count, errors, [SpanRecord(*row) for row in rows])
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
