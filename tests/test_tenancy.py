@@ -74,8 +74,10 @@ def test_spans_take_the_environment_of_the_key(settings: Settings, client: TestC
     test_key = make_tenant(settings, organization=tenant.organization, environment="test")
     created = client.post("/api/request-logs/", json={"model": "m"}, headers=test_key.headers).json()
     assert created["environment"] == "test"
-    # Same organization: the prod key reads it too (reads are scoped by organization).
-    assert client.get(f"/api/request-logs/{created['unique_id']}/").json()["environment"] == "test"
+    # Reads are scoped to the key's environment unless the request names the other one (spec §13.9).
+    assert client.get(f"/api/request-logs/{created['unique_id']}/").status_code == 404
+    named = client.get(f"/api/request-logs/{created['unique_id']}/?environment=test")
+    assert named.json()["environment"] == "test"
 
 
 def test_a_shared_prefix_revokes_nothing_and_the_whole_key_revokes_one(settings: Settings) -> None:

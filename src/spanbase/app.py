@@ -15,7 +15,7 @@ from spanbase.api.deps import KeyCache
 from spanbase.api.metrics import Metrics
 from spanbase.api.middleware import RequestMetrics, TrailingSlash
 from spanbase.api.responses import JSONResponse
-from spanbase.api.routes import health, spans
+from spanbase.api.routes import health, spans, threads, traces
 from spanbase.ingest.ingestor import SpanIngestor
 from spanbase.ingest.parsers import InlineParser, Parser, PoolParser
 from spanbase.ingest.pricing import PriceBook
@@ -24,6 +24,7 @@ from spanbase.settings import Settings
 from spanbase.storage.sql import migrate
 from spanbase.storage.sql.engine import make_engine
 from spanbase.storage.sql.keys import KeyStore
+from spanbase.storage.sql.reader import make_reads
 from spanbase.storage.sql.spans import SqlSpanStore
 
 log = logging.getLogger("spanbase")
@@ -76,12 +77,15 @@ def create_app(settings: Settings, *, say: Callable[[str], None] = log.warning) 
     )
     app.state.settings = settings
     app.state.key_cache = KeyCache(keys, settings.key_cache_seconds)
-    app.state.span_store = span_store
+    app.state.reads = make_reads(engine)
+    app.state.writer = writer
     app.state.metrics = metrics
     app.state.ingestor = SpanIngestor(writer, parser, settings.max_span_bytes, _now_us)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(spans.router)
+    app.include_router(traces.router)
+    app.include_router(threads.router)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(TrailingSlash)
     return app

@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from spanbase.api.params import MAX_QUERY_BODY
 from spanbase.domain.errors import TooLarge, Unauthorized
 from spanbase.domain.keys import Principal
 from spanbase.ingest.ingestor import SpanIngestor
-from spanbase.storage.base import SpanStore
+from spanbase.ingest.writer import SpanWriter
+from spanbase.storage.base import Reads
 from spanbase.storage.sql.keys import KeyStore
 
 
@@ -51,6 +53,15 @@ async def _principal(request: Request) -> Principal:
 async def _body(request: Request) -> bytes:
     """The raw body, refused with 413 past the limit without reading (or buffering) the rest."""
     limit: int = request.app.state.settings.max_body_bytes
+    return await read_body(request, limit)
+
+
+async def _query_body(request: Request) -> bytes:
+    """The body of a read (filters): a megabyte at most (spec §1.5: 413)."""
+    return await read_body(request, MAX_QUERY_BODY)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise TooLarge(f"the request body is over the {limit} byte limit")
@@ -69,12 +80,19 @@ def _ingestor(request: Request) -> SpanIngestor:
     return ingestor
 
 
-def _span_store(request: Request) -> SpanStore:
-    store: SpanStore = request.app.state.span_store
-    return store
+def _reads(request: Request) -> Reads:
+    reads: Reads = request.app.state.reads
+    return reads
+
+
+def _writer(request: Request) -> SpanWriter:
+    writer: SpanWriter = request.app.state.writer
+    return writer
 
 
 Auth = Annotated[Principal, Depends(_principal)]
 Body = Annotated[bytes, Depends(_body)]
+QueryBodyBytes = Annotated[bytes, Depends(_query_body)]
+ReadsDep = Annotated[Reads, Depends(_reads)]
+WriterDep = Annotated[SpanWriter, Depends(_writer)]
 Ingestor = Annotated[SpanIngestor, Depends(_ingestor)]
-SpanStoreDep = Annotated[SpanStore, Depends(_span_store)]

@@ -13,7 +13,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spanbase.api.responses import JSONResponse
-from spanbase.domain.errors import FieldError, NotFound, Overloaded, StoreUnavailable, TooLarge, Unauthorized
+from spanbase.domain.errors import (
+    BadRequest,
+    FieldError,
+    NotFound,
+    Overloaded,
+    StoreUnavailable,
+    TooLarge,
+    Unauthorized,
+)
 from spanbase.ingest.ingestor import InvalidBody, MalformedJSON, field_name
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,10 @@ def install(app: FastAPI) -> None:
             loc = [p for p in e["loc"] if p not in ("body", "query", "path")]
             errors.setdefault(field_name(loc), []).append(str(e["msg"]))
         return validation_error(errors)
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(_: Request, exc: BadRequest) -> JSONResponse:
+        return detail(400, str(exc))
 
     @app.exception_handler(MalformedJSON)
     async def _malformed(_: Request, exc: MalformedJSON) -> JSONResponse:

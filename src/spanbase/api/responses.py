@@ -12,4 +12,16 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
+        if isinstance(content, _Raw):
+            return content.body
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+    @classmethod
+    def raw(cls, body: bytes, status_code: int = 200) -> JSONResponse:
+        """A response of JSON text already written."""
+        return cls(_Raw(body), status_code=status_code)
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body

@@ -39,3 +39,7 @@ class Unauthorized(SpanbaseError):
 class StoreUnavailable(SpanbaseError):
     """The store failed to commit a batch (a lost connection, a full disk): nothing was acknowledged,
     the client should retry (503 with Retry-After)."""
+
+
+class BadRequest(SpanbaseError):
+    """A request that cannot be answered as asked (400): a bad query parameter, filter or body."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from spanbase.domain.filters import Node
 
@@ -51,6 +51,19 @@ class ListQuery:
     window: Window | None = None
     # Fields a row should carry; None means all. Lets a list skip the payloads when it needs no content.
     fields: frozenset[str] | None = None
+
+
+DATE_GROUPS = ("hour", "day", "week", "month")
+GroupKey = tuple[Any, int | None]  # (the group's value, the start of its date bucket)
+
+
+@dataclass(frozen=True)
+class AggregateQuery:
+    scope: Scope
+    window: Window
+    filter: Node | None = None
+    group_by: str | None = None  # a span column key (query/fields.py names), None for one group
+    date_group: str | None = None  # one of DATE_GROUPS
 
 
 @dataclass(slots=True)

@@ -120,7 +120,7 @@ def _json_object(name: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def _metadata(value: Any) -> dict[str, str]:
+def coerce_metadata(value: Any) -> dict[str, str]:
     """Metadata is a string -> string map (Respan coerces values to strings)."""
     given = _json_object("metadata", value)
     if all(type(v) is str and "\x00" not in v and "\x00" not in k for k, v in given.items()):
@@ -284,7 +284,7 @@ def normalize(raw: SpanIn, ctx: IngestContext) -> SpanRecord:
         d["response_format"] = {"type": d["response_format"]}
     if "properties" in d:
         d["properties"] = _json_object("properties", d["properties"])
-    metadata = _metadata(d.pop("metadata")) if "metadata" in d else {}
+    metadata = coerce_metadata(d.pop("metadata")) if "metadata" in d else {}
 
     tokens = _tokens(d)
     ts_us, st_us, latency = _times(d, latency, ctx.received_us)

@@ -75,7 +75,7 @@ SPAN_STRINGS = (
     "error_message",
     "note",
 )
-SPAN_GATEWAY_STRINGS = ("error_class", "error_fingerprint", "cache_key", "fault_domain", "behaviors")
+SPAN_GATEWAY_STRINGS = ("error_class", "error_fingerprint", "cache_key", "fault_domain", "behaviors", "deployment_id")
 SPAN_INTEGERS = (
     "status_code",
     "prompt_version_number",

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from spanbase.domain.errors import SpanbaseError
+from spanbase.domain.errors import BadRequest
 from spanbase.domain.filters import Condition, Connector, FieldType, Group, Node, Op
 from spanbase.domain.spans import to_micros
 from spanbase.query.fields import View
@@ -107,7 +107,7 @@ _CONDITION_KEYS = frozenset({"operator", "value", "connector", "operator_functio
 _DESCRIPTIVE_KEYS = frozenset({"id", "metric", "field", "display_name", "value_field_type", "from_url"})
 
 
-class BadFilter(SpanbaseError):
+class BadFilter(BadRequest):
     """A filter that cannot be run (400), with a message naming what is wrong."""
 
 

@@ -1,14 +1,18 @@
-"""Stored spans -> the Respan read shapes (spec §2.4, "Retrieve a span")."""
+"""Stored spans -> the Respan read shapes (spec §2.4 "Retrieve a span", §2.3 list rows)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from spanbase.domain.spans import iso_from_micros
 from spanbase.ingest.normalize import CHAT_LOG_TYPES
 
 # Stored columns that are not part of the wire shape (or are renamed below).
-_INTERNAL = frozenset({"id", "org_id", "timestamp_us", "start_time_us", "created_us", "metadata", "payload"})
+_INTERNAL = frozenset(
+    {"id", "org_id", "timestamp_us", "start_time_us", "created_us", "metadata", "payload", "trace_key", "day"}
+)
 
 
 def public_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -33,4 +37,21 @@ def span_detail(span: dict[str, Any], organization_id: str) -> dict[str, Any]:
         out["prompt_messages"] = inp if isinstance(inp, list) else None
         out["completion_message"] = output if isinstance(output, dict) else None
     out.setdefault("scores", {})
+    return out
+
+
+def as_text(value: Any) -> str | None:
+    """Input and output in list, trace and tree rows: strings, JSON text of anything else (spec §13.2)."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def span_row(span: dict[str, Any], organization_id: str, fields: frozenset[str] | None) -> dict[str, Any]:
+    """One row of a span list: the detail shape with input and output as text, cut to `fields`."""
+    out = span_detail(span, organization_id)
+    out["input"] = as_text(out.get("input"))
+    out["output"] = as_text(out.get("output"))
+    if fields is not None:
+        out = {k: v for k, v in out.items() if k in fields or k in ("id", "unique_id")}
     return out

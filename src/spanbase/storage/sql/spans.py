@@ -21,7 +21,7 @@ from operator import attrgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from spanbase.domain.spans import SpanRecord, make_unique_id, row_id_of, trace_key
 from spanbase.settings import Settings
@@ -43,7 +43,7 @@ from spanbase.storage.sql.derived import (
 )
 from spanbase.storage.sql.dialects import postgres_type_name, register_json_text_dumper
 from spanbase.storage.sql.engine import connect_postgres, connect_sqlite, database_url, is_sqlite
-from spanbase.storage.sql.tables import span_payloads, spans
+from spanbase.storage.sql.tables import spans
 
 _RECORD_FIELDS = tuple(f for f in SpanRecord.__dataclass_fields__ if f not in ("payload_json", "tags"))
 # SpanRecord.metadata_json is the column "metadata"; every other field has its column's name.
@@ -468,21 +468,3 @@ class SqlSpanStore:
 
     def prepare(self, records: Sequence[SpanRecord]) -> object:
         return prepare(records)
-
-    def get_span(self, org_id: int, unique_id: str) -> dict[str, Any] | None:
-        row_id = row_id_of(unique_id)
-        if row_id is None:
-            return None
-        query = (
-            select(spans, span_payloads.c.body)
-            .outerjoin(span_payloads, span_payloads.c.span_id == spans.c.id)
-            .where(spans.c.id == row_id, spans.c.org_id == org_id, spans.c.unique_id == unique_id)
-        )
-        with self._engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
-            return None
-        span = dict(row)
-        body = span.pop("body")
-        span["payload"] = orjson.loads(body) if body else {}
-        return span

@@ -1,0 +1,127 @@
+"""Reading spans: list pages with exact counts, one span, the spans of a trace or a thread."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, select, union_all
+
+from spanbase.domain.queries import ListQuery, Page, Scope, Window
+from spanbase.domain.spans import row_id_of, trace_key
+from spanbase.storage.sql.filters import Dialect, compile_filter
+from spanbase.storage.sql.reads import LIGHT_COLUMNS, days, in_window, order_by, scoped, with_payloads
+from spanbase.storage.sql.summaries import Summaries
+from spanbase.storage.sql.tables import spans
+from spanbase.storage.sql.targets import span_columns, span_target
+
+# Sorts with an index that leads with the day: one ordered index scan a day, merged (see _page_ids).
+_DAY_INDEXED_SORTS = frozenset({"cost"})
+
+
+class SpanQueries:
+    def __init__(self, engine: Engine, dialect: Dialect, summaries: Summaries) -> None:
+        self._engine = engine
+        self._dialect = dialect
+        self._summaries = summaries
+
+    def list_spans(self, q: ListQuery, *, content: bool) -> Page[dict[str, Any]]:
+        """A page of spans (light columns, plus each span's payload when `content`), and the total."""
+        assert q.window is not None, "every span list has a time window (spec §1.4)"
+        with self._engine.connect() as conn:
+            ids = self._page_ids(conn, q)
+            rows = self._rows(conn, ids)
+            if content:
+                rows = with_payloads(conn, rows)
+            total = self._summaries.count(conn, q.scope, q.window, q.filter)
+        return Page(total, rows)
+
+    def _where(self, q: ListQuery) -> Any:
+        return (
+            scoped(spans, q.scope),
+            in_window(q.window),
+            compile_filter(q.filter, span_target(self._dialect, q.scope)),
+        )
+
+    def _page_ids(self, conn: Connection, q: ListQuery) -> list[int]:
+        column = span_columns()[q.sort.field]
+        ties = (spans.c.timestamp_us, spans.c.id)
+        limit, offset = q.page.size, q.page.offset
+        if q.sort.field in _DAY_INDEXED_SORTS and q.window is not None:
+            # Ordered across days, an index that leads with the day gives nothing: so each day gives its
+            # best offset + limit rows in index order, and the page is cut from those.
+            per_day: list[Select[Any]] = []
+            for day in days(q.window.start_us, q.window.end_us):
+                branch = (
+                    select(spans.c.id, column.label("s"), spans.c.timestamp_us.label("t"))
+                    .where(*self._where(q), spans.c.day == day)
+                    .order_by(*order_by(self._dialect, column, q.sort, *ties))
+                    .limit(offset + limit)
+                )
+                per_day.append(branch)
+            best = union_all(*(b.subquery().select() for b in per_day)).subquery()
+            query = (
+                select(best.c.id)
+                .order_by(*order_by(self._dialect, best.c.s, q.sort, best.c.t, best.c.id))
+                .limit(limit)
+                .offset(offset)
+            )
+        else:
+            query = (
+                select(spans.c.id)
+                .where(*self._where(q))
+                .order_by(*order_by(self._dialect, column, q.sort, *ties))
+                .limit(limit)
+                .offset(offset)
+            )
+        return [int(i) for i in conn.execute(query).scalars()]
+
+    def _rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        found = {r["id"]: dict(r) for r in conn.execute(select(*LIGHT_COLUMNS).where(spans.c.id.in_(ids))).mappings()}
+        return [found[i] for i in ids if i in found]
+
+    def get_span(self, scope: Scope, unique_id: str) -> dict[str, Any] | None:
+        row_id = row_id_of(unique_id)
+        if row_id is None:
+            return None
+        query = select(*LIGHT_COLUMNS).where(spans.c.id == row_id, spans.c.unique_id == unique_id, scoped(spans, scope))
+        with self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                return None
+            return with_payloads(conn, [dict(row)])[0]
+
+    def trace_spans(
+        self, conn: Connection, org_id: int, environment: str, trace_id: str, first_day: int, last_day: int
+    ) -> list[dict[str, Any]]:
+        """Every span of one trace, with payloads, in start order (its days come from its trace row)."""
+        query = (
+            select(*LIGHT_COLUMNS)
+            .where(
+                spans.c.day.in_(range(first_day, last_day + 1)),
+                spans.c.trace_key == trace_key(trace_id),
+                spans.c.org_id == org_id,
+                spans.c.environment == environment,
+                spans.c.trace_unique_id == trace_id,
+            )
+            .order_by(spans.c.start_time_us, spans.c.id)
+        )
+        return with_payloads(conn, (dict(r) for r in conn.execute(query).mappings()))
+
+    def thread_spans(
+        self, conn: Connection, scope: Scope, environment: str, thread_id: str, window: Window
+    ) -> list[dict[str, Any]]:
+        """Every span of one thread, with payloads, in time order (its days from its thread row)."""
+        query = (
+            select(*LIGHT_COLUMNS)
+            .where(
+                spans.c.org_id == scope.org_id,
+                spans.c.environment == environment,
+                spans.c.day.in_(days(window.start_us, window.end_us)),
+                spans.c.thread_identifier == thread_id,
+            )
+            .order_by(spans.c.timestamp_us, spans.c.id)
+        )
+        return with_payloads(conn, (dict(r) for r in conn.execute(query).mappings()))

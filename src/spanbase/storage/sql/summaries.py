@@ -1,0 +1,269 @@
+"""Aggregates of spans over a time window, by group and date: from rollups where they can answer, from
+the spans themselves where not (DESIGN.md, "Rollups").
+
+A window is cut into pieces: whole days read from a daily rollup, whole hours at its ends from the
+hourly one, and the minutes left at each end from the spans; counts and sums add up exactly, and the
+latency histograms too (the same bucket function runs in SQL here and in Python in domain/histogram.py).
+A filter that names anything but a level's dimensions scans the spans of the whole window instead.
+Percentiles are read off the merged histograms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, case, cast, func, literal, select
+from sqlalchemy import Integer as SqlInteger
+
+from spanbase.domain import histogram
+from spanbase.domain.filters import Condition, FieldType, Node, Op, conditions, only_and
+from spanbase.domain.queries import AggregateQuery, GroupKey, Scope, Window
+from spanbase.domain.rollups import (
+    AGGREGATE_COLUMNS,
+    DAILY,
+    DAILY_BY_CUSTOMER,
+    DAY_US,
+    HOUR_US,
+    HOURLY,
+    INTEGER_COLUMNS,
+    Aggregate,
+    Level,
+    ceil_to,
+)
+from spanbase.domain.spans import from_micros, to_micros
+from spanbase.storage.sql.filters import Dialect, compile_filter
+from spanbase.storage.sql.tables import rollups, span_tags, spans
+from spanbase.storage.sql.targets import metadata_tags, rollup_target, span_columns, span_target
+
+# ------------------------------------------------------------------------------------------ windows
+
+
+@dataclass(frozen=True)
+class _Piece:
+    level: Level | None  # None: read the spans
+    start: int  # half-open [start, end) in epoch microseconds
+    end: int
+
+
+def pieces(window: Window, levels: tuple[Level, ...]) -> list[_Piece]:
+    """Cut a closed window into pieces read from each level (coarsest first) and from raw spans."""
+    start, end = window.start_us, window.end_us + 1
+    out: list[_Piece] = []
+
+    def cut(a: int, b: int, remaining: tuple[Level, ...]) -> None:
+        if a >= b:
+            return
+        if not remaining:
+            out.append(_Piece(None, a, b))
+            return
+        level, rest = remaining[0], remaining[1:]
+        grain = DAY_US if level.grain == "day" else HOUR_US
+        first, last = ceil_to(a, grain), b - b % grain
+        if first >= last:
+            cut(a, b, rest)
+            return
+        cut(a, first, rest)
+        out.append(_Piece(level, first, last))
+        cut(last, b, rest)
+
+    cut(start, end, levels)
+    return out
+
+
+# -------------------------------------------------------------------------------------- which levels
+
+_MODEL_STATUS = (DAILY, HOURLY)
+_BY_CUSTOMER = (DAILY_BY_CUSTOMER,)
+
+
+def rollup_levels(filter: Node | None, group_by: str | None, date_group: str | None) -> tuple[Level, ...] | None:
+    """The rollup levels that can answer, coarsest first; None when only the spans can."""
+    fields = {c.field for c in conditions(filter)} | ({group_by} if group_by else set())
+    if any(c.type is FieldType.METADATA for c in conditions(filter)):
+        return None
+    for levels in (_MODEL_STATUS, _BY_CUSTOMER):
+        if fields <= {*levels[0].dims, "environment"}:
+            if date_group == "hour":
+                hourly = tuple(level for level in levels if level.grain == "hour")
+                if not hourly:
+                    continue
+                return hourly
+            return levels
+    return None
+
+
+# --------------------------------------------------------------------------------------- aggregating
+
+
+def date_bucket(us: int, date_group: str | None) -> int | None:
+    """The start of the UTC hour, day, ISO week (from Monday) or month that `us` falls in."""
+    if date_group is None:
+        return None
+    if date_group == "hour":
+        return us - us % HOUR_US
+    day = us - us % DAY_US
+    if date_group == "day":
+        return day
+    if date_group == "week":
+        # 1970-01-01 was a Thursday: day n is a Monday when (n + 3) % 7 == 0.
+        return day - ((day // DAY_US + 3) % 7) * DAY_US
+    moment = from_micros(day)
+    return to_micros(datetime(moment.year, moment.month, 1, tzinfo=UTC))
+
+
+_INTEGERS = tuple(name in INTEGER_COLUMNS for name in AGGREGATE_COLUMNS)
+
+
+def _scalars(values: Iterable[Any]) -> tuple[int | float, ...]:
+    """Sums as Python numbers (PostgreSQL sums bigints as numeric, which comes back as Decimal)."""
+    return tuple(int(v) if is_int else float(v) for v, is_int in zip(values, _INTEGERS, strict=True))
+
+
+def _hist_bucket() -> Any:
+    """domain.histogram.bucket_of, in SQL."""
+    lat = spans.c.latency
+    return case(
+        (lat.is_(None), None),
+        (lat <= histogram.MIN_VALUE, histogram.ZERO_BUCKET),
+        else_=cast(func.ceil(func.ln(lat) * literal(histogram.INV_LOG_GAMMA)), SqlInteger),
+    )
+
+
+def _span_sums() -> list[Any]:
+    c = spans.c
+    one = literal(1)
+    return [
+        func.count(),
+        func.coalesce(func.sum(case((c.status == "failed", one), else_=0)), 0),
+        func.coalesce(func.sum(case((c.prompt_cache_hit_tokens > 0, one), else_=0)), 0),
+        func.coalesce(func.sum(c.cost), 0.0),
+        func.count(c.cost),
+        func.coalesce(func.sum(c.prompt_tokens), 0),
+        func.coalesce(func.sum(c.completion_tokens), 0),
+        func.coalesce(func.sum(c.total_request_tokens), 0),
+        func.coalesce(func.sum(c.latency), 0.0),
+        func.count(c.latency),
+        func.coalesce(func.sum(c.time_to_first_token), 0.0),
+        func.count(c.time_to_first_token),
+        func.coalesce(func.sum(c.tokens_per_second), 0.0),
+        func.count(c.tokens_per_second),
+    ]
+
+
+def _tag_driven(filter: Node | None) -> Condition | None:
+    """A metadata equality that every match must meet (a top-level AND): the scan can start from the
+    metadata index instead of every span of the window."""
+    if filter is None or not only_and(filter):
+        return None
+    for c in conditions(filter):
+        if c.type is FieldType.METADATA and c.op in (Op.EQ, Op.IN) and c.values:
+            return c
+    return None
+
+
+class Summaries:
+    def __init__(self, engine: Engine, dialect: Dialect) -> None:
+        self._engine = engine
+        self._dialect = dialect
+
+    def summary(self, q: AggregateQuery) -> Aggregate:
+        """One aggregate of every span the query matches (its group_by and date_group are ignored)."""
+        plain = AggregateQuery(q.scope, q.window, q.filter)
+        with self._engine.connect() as conn:
+            found = self.aggregate(conn, plain)
+        total = Aggregate()
+        for agg in found.values():
+            total.merge(agg)
+        return total
+
+    def groups(self, q: AggregateQuery) -> dict[GroupKey, Aggregate]:
+        with self._engine.connect() as conn:
+            return self.aggregate(conn, q)
+
+    def aggregate(self, conn: Connection, q: AggregateQuery) -> dict[GroupKey, Aggregate]:
+        levels = rollup_levels(q.filter, q.group_by, q.date_group)
+        out: dict[GroupKey, Aggregate] = {}
+        parts = pieces(q.window, levels) if levels else [_Piece(None, q.window.start_us, q.window.end_us + 1)]
+        for part in parts:
+            source = self._rollup_rows(conn, q, part) if part.level else self._span_rows(conn, q, part)
+            for key, agg in source:
+                have = out.get(key)
+                if have is None:
+                    out[key] = agg
+                else:
+                    have.merge(agg)
+        return out
+
+    def count(self, conn: Connection, scope: Scope, window: Window, filter: Node | None) -> int:
+        """Spans in the window matching the filter, from rollups or the metadata index when they can tell."""
+        tag = _tag_driven(filter)
+        if tag is not None and isinstance(filter, Condition):
+            tags = metadata_tags(scope, tag.metadata_key or "", [str(v) for v in tag.values])
+            query = select(func.count()).where(
+                span_tags.c.tag.in_(tags), span_tags.c.timestamp_us.between(window.start_us, window.end_us)
+            )
+            return int(conn.execute(query).scalar_one())
+        if rollup_levels(filter, None, None) is not None:
+            totals = self.aggregate(conn, AggregateQuery(scope, window, filter))
+            return sum(a.n for a in totals.values())
+        where = self._span_where(scope, window.start_us, window.end_us + 1, filter)
+        return int(conn.execute(select(func.count()).select_from(spans).where(where)).scalar_one())
+
+    def _span_where(self, scope: Scope, start: int, end: int, filter: Node | None) -> Any:
+        return and_(
+            spans.c.org_id == scope.org_id,
+            spans.c.environment.in_(scope.environments),
+            spans.c.timestamp_us >= start,
+            spans.c.timestamp_us < end,
+            compile_filter(filter, span_target(self._dialect, scope)),
+        )
+
+    def _span_rows(self, conn: Connection, q: AggregateQuery, part: _Piece) -> Iterator[tuple[GroupKey, Aggregate]]:
+        columns = span_columns()
+        group = columns[q.group_by] if q.group_by else literal(None)
+        # SQL groups by hour or day; weeks and months are made of days in Python (date_bucket).
+        grain = HOUR_US if q.date_group == "hour" else DAY_US
+        ts = spans.c.timestamp_us
+        date = ts - ts % grain if q.date_group else literal(None)
+        bucket = _hist_bucket()
+        query = (
+            select(group.label("g"), date.label("d"), bucket.label("b"), *_span_sums())
+            .where(self._span_where(q.scope, part.start, part.end, q.filter))
+            .group_by("g", "d", "b")
+        )
+        tag = _tag_driven(q.filter)
+        if tag is not None:
+            # Start from the metadata index: only the spans that have the pair are read.
+            tags = metadata_tags(q.scope, tag.metadata_key or "", [str(v) for v in tag.values])
+            hits = select(span_tags.c.span_id).where(
+                span_tags.c.tag.in_(tags), span_tags.c.timestamp_us >= part.start, span_tags.c.timestamp_us < part.end
+            )
+            query = query.where(spans.c.id.in_(hits))
+        latency_n = AGGREGATE_COLUMNS.index("latency_n")
+        for g, d, b, *sums in conn.execute(query):
+            agg = Aggregate.from_scalars(_scalars(sums))
+            if b is not None:
+                agg.hist = {int(b): agg.scalars()[latency_n]}  # type: ignore[dict-item]  # an int count
+            yield (g, date_bucket(d, q.date_group) if d is not None else None), agg
+
+    def _rollup_rows(self, conn: Connection, q: AggregateQuery, part: _Piece) -> Iterator[tuple[GroupKey, Aggregate]]:
+        level = part.level
+        assert level is not None
+        target = rollup_target(self._dialect, level)
+        r = rollups.c
+        group = target.columns[q.group_by] if q.group_by else literal(None)
+        query = select(group, r.bucket_us, *(r[name] for name in AGGREGATE_COLUMNS), r.hist).where(
+            r.org_id == q.scope.org_id,
+            r.environment.in_(q.scope.environments),
+            r.level == level.id,
+            r.bucket_us >= part.start,
+            r.bucket_us < part.end,
+            compile_filter(q.filter, target),
+        )
+        blank_is_none = q.group_by == "customer_identifier"  # "" stands for no customer in a rollup
+        for g, bucket_us, *rest in conn.execute(query):
+            agg = Aggregate.from_scalars(_scalars(rest[:-1]), histogram.decode(rest[-1]))
+            yield (None if blank_is_none and g == "" else g, date_bucket(bucket_us, q.date_group)), agg
