@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -314,3 +315,78 @@ def test_a_huge_declared_upload_is_refused_before_it_is_sent(
     detail = json.loads(body)
     assert set(detail) == {"detail"}
     assert isinstance(detail["detail"], str)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Reading back (spec §2.3, §3.1, §3.2, §5) with the client's own pagers and response models.
+
+
+def _trace(n: int, trace_id: str, base: datetime) -> list[dict[str, Any]]:
+    """A root and n - 1 children, sent children first (as the tracers do), one customer, one thread."""
+    spans: list[dict[str, Any]] = []
+    for i in range(n):
+        spans.append(
+            {
+                "model": "gpt-4o-mini",
+                "trace_unique_id": trace_id,
+                "span_unique_id": f"{trace_id}-s{i}",
+                "span_parent_id": None if i == 0 else f"{trace_id}-s0",
+                "span_name": "root" if i == 0 else f"step-{i}",
+                "customer_identifier": "reader",
+                "thread_identifier": "reading-thread",
+                "metadata": {"kind": "read-test", "i": i},
+                "usage": {"prompt_tokens": 10, "completion_tokens": 2},
+                "timestamp": (base + timedelta(seconds=i)).isoformat(),
+                "latency": 0.5,
+            }
+        )
+    return list(reversed(spans))
+
+
+def test_the_span_pager_reads_every_page_and_stops(respan: RespanClient) -> None:
+    """The client's pager asks for page + 1 until a page comes back empty (clients.md §3)."""
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    respan.spans.bulk_create_spans(logs=_trace(7, "paged-trace", base))
+    pager = respan.spans.list_spans(
+        page_size=2,
+        start_time=base - timedelta(minutes=1),
+        end_time=base + timedelta(minutes=1),
+        filters={"trace_unique_id": {"operator": "", "value": ["paged-trace"]}},
+    )
+    rows = list(pager)
+    assert len(rows) == 7
+    assert {r["span_unique_id"] for r in rows} == {f"paged-trace-s{i}" for i in range(7)}
+    assert all(r["metadata"] == {"kind": "read-test", "i": str(int(r["span_unique_id"][-1]))} for r in rows)
+
+
+def test_retrieve_trace_gives_the_tree_the_client_parses(respan: RespanClient) -> None:
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    respan.spans.bulk_create_spans(logs=_trace(4, "tree-trace", base))
+    trace = respan.traces.retrieve_trace("tree-trace")
+    assert trace.trace_unique_id == "tree-trace"
+    assert trace.span_count == 4
+    assert trace.customer_identifier == "reader"
+    assert trace.root_span_unique_id == "tree-trace-s0"
+    tree = trace.span_tree or []
+    assert len(tree) == 1
+    assert tree[0].span_unique_id == "tree-trace-s0"
+    children = tree[0].children or []
+    assert [c["span_unique_id"] for c in children] == ["tree-trace-s1", "tree-trace-s2", "tree-trace-s3"]
+    listed = respan.traces.list_traces(
+        start_time=base - timedelta(minutes=1),
+        end_time=base + timedelta(minutes=1),
+        sort_by="-span_count",
+        filters={"customer_identifier": {"operator": "", "value": ["reader"]}},
+    )
+    assert [t.trace_unique_id for t in listed.results] == ["tree-trace"]
+    assert listed.results[0].total_prompt_tokens == 40
+
+
+def test_customers_are_listed_and_retrieved(respan: RespanClient) -> None:
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    respan.spans.bulk_create_spans(logs=_trace(3, "customer-trace", base))
+    rows = list(respan.users.list_customers(page_size=1, sort_by="-number_of_requests"))
+    assert [r.customer_identifier for r in rows] == ["reader"]
+    assert rows[0].number_of_requests == 3
+    user = respan.users.retrieve_user("reader")
+    assert user.customer_identifier == "reader"

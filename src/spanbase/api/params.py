@@ -3,6 +3,7 @@ windows, environments, filters (spec §1.3, §1.4, §13.9). Every problem is a 4
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from spanbase.domain.errors import BadRequest, TooLarge
-from spanbase.domain.filters import Node
+from spanbase.domain.filters import Condition, FieldType, Group, Node, Op
 from spanbase.domain.keys import Principal
 from spanbase.domain.queries import PageRequest, Scope, Sort, Window
 from spanbase.domain.spans import ENVIRONMENTS
@@ -54,11 +55,19 @@ def sort(params: QueryParams, view: View) -> Sort:
     return Sort(column, descending)
 
 
+_SPACED_OFFSET = re.compile(r"(T[0-9:.]+) ([0-9]{2}:?[0-9]{2})$")
+
+
+def _time_param(params: QueryParams, name: str) -> int:
+    # "2026-01-01T00:00:00+00:00" pasted into a URL unencoded arrives with a space for the "+".
+    return parse_time(name, _SPACED_OFFSET.sub(r"\1+\2", params[name].strip()))
+
+
 def window(params: QueryParams, now_us: int | None = None) -> Window:
     """start_time/end_time (ISO 8601); by default the hour before end_time, which defaults to now."""
     now = now_us if now_us is not None else time.time_ns() // 1000
-    end = parse_time("end_time", params["end_time"]) if params.get("end_time") else now
-    start = parse_time("start_time", params["start_time"]) if params.get("start_time") else end - HOUR_US
+    end = _time_param(params, "end_time") if params.get("end_time") else now
+    start = _time_param(params, "start_time") if params.get("start_time") else end - HOUR_US
     if start > end:
         raise BadRequest("start_time: must not be after end_time")
     return Window(start, end)
@@ -90,6 +99,15 @@ def fields(params: QueryParams) -> frozenset[str] | None:
     if not raw:
         return None
     return frozenset(f.strip() for f in raw.split(",") if f.strip())
+
+
+def and_log_type(filter: Node | None, params: QueryParams) -> Node | None:
+    """The list endpoint's `log_type` query parameter (spec §2.3), as one more condition."""
+    log_type = params.get("log_type")
+    if not log_type:
+        return filter
+    condition = Condition("log_type", FieldType.STRING, Op.EQ, (log_type,))
+    return condition if filter is None else Group((condition, filter), ("AND",))
 
 
 @dataclass(frozen=True)

@@ -74,5 +74,5 @@ def tree_node(span: dict[str, Any], organization_id: str) -> dict[str, Any]:
         "input": as_text(payload.get("input")),
         "output": as_text(payload.get("output")),
         "metadata": public_metadata(span.get("metadata")),
-        "span_links": payload.get("span_links", []),
+        "span_links": as_text(payload.get("span_links")),  # the client types it as a string
     }

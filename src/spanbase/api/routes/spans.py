@@ -71,7 +71,7 @@ async def list_spans(request: Request, principal: Auth, body: QueryBodyBytes, re
     fields = params.fields(q)
     query = ListQuery(
         scope=params.scope(q, principal),
-        filter=params.body(body, SPANS).filters,
+        filter=params.and_log_type(params.body(body, SPANS).filters, q),
         sort=params.sort(q, SPANS),
         page=params.page(q, max_size=1000, default_size=100),
         window=params.window(q),

@@ -315,6 +315,25 @@ class _Writer:
         return self._sql.param
 
 
+def rebuild_derived(dbapi_connection: Any, dialect: str, chunk: int = 2000) -> int:
+    """Derive the read path's rows (tags, traces, threads, customers, rollups) of spans stored without
+    them (before migration 0002), inside the caller's transaction; how many spans there were."""
+    sql = SQLITE if dialect == "sqlite" else POSTGRES
+    derived_writer = DerivedWriter(sql, trace_key)
+    cursor = dbapi_connection.cursor()
+    last, done = 0, 0
+    while True:
+        cursor.execute(f"SELECT {_SELECT_LIGHT} FROM spans WHERE id > {sql.param} ORDER BY id LIMIT {chunk}", (last,))
+        records = [r for _, r in map(_record, cursor.fetchall())]
+        if not records:
+            return done
+        last = row_id_of(records[-1].unique_id) or last
+        derived = derive(records)
+        derived_writer.insert_tags(cursor.execute, derived.tag_rows())
+        derived_writer.add(cursor.execute, derived, derived_writer.load_traces(cursor.execute, _trace_keys(records)))
+        done += len(records)
+
+
 def _by_scope(stored: StoredTraces) -> dict[tuple[int, str], list[str]]:
     out: dict[tuple[int, str], list[str]] = defaultdict(list)
     for org, env, trace in stored:

@@ -1,0 +1,72 @@
+"""Bulk bodies parsed in a worker process give what parsing in the server's process gives: the same
+stored spans, the same row errors, the same whole-body errors (400, 413, 422)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from spanbase.app import create_app
+from spanbase.settings import Settings
+from tests.conftest import make_tenant
+
+BULK = "/api/request-logs/bulk/"
+LOGS: list[dict[str, Any]] = [
+    {"model": "gpt-4o", "trace_unique_id": "t", "span_unique_id": "a", "metadata": {"plan": "pro"}},
+    {"model": "gpt-4o", "temperature": "hot"},  # a bad row
+    {"model": "gpt-4o-mini", "customer_identifier": "c", "usage": {"prompt_tokens": 5, "completion_tokens": 1}},
+]
+
+
+@pytest.fixture
+def pooled(settings: Settings) -> Iterator[TestClient]:
+    tenant = make_tenant(settings)
+    app = create_app(dataclasses.replace(settings, parse_workers=1), say=lambda _: None)
+    with TestClient(app, headers=tenant.headers) as c:
+        yield c
+
+
+def _stored(client: TestClient) -> list[dict[str, Any]]:
+    rows = client.post("/api/request-logs/list/?sort_by=model", json={}).json()["results"]
+    drop = {"id", "unique_id", "organization_id", "timestamp", "start_time", "created_us", "organization_key_id"}
+    return [{k: v for k, v in r.items() if k not in drop} for r in rows]
+
+
+def test_a_worker_parses_as_the_server_does(client: TestClient, pooled: TestClient) -> None:
+    inline = client.post(BULK, json={"logs": LOGS})
+    worker = pooled.post(BULK, json={"logs": LOGS})
+    assert (inline.status_code, worker.status_code) == (201, 201)
+    assert inline.json() == worker.json()
+    assert worker.json()["errors"][0]["index"] == 1
+    assert _stored(client) == _stored(pooled)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b'{"logs": "no"}', 422),
+        (b'{"logs": []}', 422),
+    ],
+)
+def test_errors_of_the_whole_body_come_back_from_the_worker(
+    client: TestClient, pooled: TestClient, body: bytes, status: int
+) -> None:
+    headers = {"content-type": "application/json"}
+    inline = client.post(BULK, content=body, headers=headers)
+    worker = pooled.post(BULK, content=body, headers=headers)
+    assert (inline.status_code, worker.status_code) == (status, status)
+    assert inline.json() == worker.json()
+
+
+def test_a_span_over_the_limit_is_a_413_from_the_worker(settings: Settings) -> None:
+    tenant = make_tenant(settings)
+    app = create_app(dataclasses.replace(settings, parse_workers=1, max_span_bytes=1000), say=lambda _: None)
+    with TestClient(app, headers=tenant.headers) as c:
+        r = c.post(BULK, json={"logs": [{"model": "m", "input": "x" * 5000}]})
+    assert r.status_code == 413
+    assert "1000 byte limit" in r.json()["detail"]
