@@ -19,6 +19,7 @@ _TS = 1_796_032_800_000_000  # 2026-11-30T10:00:00Z
 
 
 def _to(engine_settings: Settings, revision: str) -> None:
+    """Up or down to `revision` (the PostgreSQL database of a test run is at head after other tests)."""
     engine = make_engine(engine_settings)
     try:
         with engine.begin() as conn:
@@ -26,6 +27,7 @@ def _to(engine_settings: Settings, revision: str) -> None:
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
+            command.downgrade(config, revision)
     finally:
         engine.dispose()
 

@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from spanbase.settings import Settings
-from spanbase.storage.sql.derived import POSTGRES, SQLITE, trace_select
+from spanbase.storage.sql.derived import trace_select
 from spanbase.storage.sql.spans import spans_of_traces
+from spanbase.storage.sql.statements import POSTGRES, SQLITE
 
 # The resend lookup reads the trace rows of a batch by trace key, then the spans of the traces that
 # exist, by day and trace key. Given other constraints, SQLite's planner (and PostgreSQL's, with the
@@ -37,7 +38,7 @@ def test_sqlite_resend_lookup_uses_the_trace_indexes(settings: Settings, client:
     _load(client, 300)
     plan = _sqlite_plan(settings, trace_select(SQLITE, 3), [1, 2, 3])
     assert "ix_traces_trace_key" in plan, plan
-    plan = _sqlite_plan(settings, spans_of_traces(SQLITE, "unique_id", 2, 3), [1, 2, 1, 2, 3])
+    plan = _sqlite_plan(settings, *spans_of_traces(SQLITE, "unique_id", [(1, 2)], [1, 2, 3]))
     assert "ix_spans_trace" in plan, plan
 
 
@@ -64,11 +65,11 @@ def test_postgres_resend_lookup_uses_the_trace_indexes(settings: Settings, clien
         conn.execute("ANALYZE spans, traces")
         conn.execute("SET enable_seqscan = off")
         day, key = conn.execute("SELECT day, trace_key FROM spans LIMIT 1").fetchone()  # type: ignore[misc]
-        plan = conn.execute("EXPLAIN " + trace_select(POSTGRES, 2), [key, 2]).fetchall()
+        plan = conn.execute("EXPLAIN " + trace_select(POSTGRES, 2), [[key, 2]]).fetchall()
         text = " ".join(row[0] for row in plan)
         assert "ix_traces_trace_key" in text, text
-        sql = spans_of_traces(POSTGRES, "unique_id", 2, 2)
-        plan = conn.execute("EXPLAIN " + sql, [day, day + 1, key, 2]).fetchall()
+        sql, params = spans_of_traces(POSTGRES, "unique_id", [(day, day + 1)], [key, 2])
+        plan = conn.execute("EXPLAIN " + sql, params).fetchall()
         text = " ".join(row[0] for row in plan)
         assert "ix_spans_trace" in text, text
         assert "Filter" not in text, text

@@ -91,3 +91,15 @@ def only_and(node: Node | None) -> bool:
     if node is None or isinstance(node, Condition):
         return True
     return all(j == "AND" for j in node.joins) and all(only_and(i) for i in node.items)
+
+
+def without(node: Node | None, target: Condition) -> Node | None:
+    """The tree less one condition of a plain conjunction (the one a query meets another way)."""
+    if node is None or node is target:
+        return None
+    if isinstance(node, Condition):
+        return node
+    items = [i for i in (without(item, target) for item in node.items) if i is not None]
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else Group(tuple(items), tuple(["AND"] * (len(items) - 1)))

@@ -1,8 +1,9 @@
 """Span trees: a trace's spans nested under their parents (spec §3.2, §13.6), and their JSON.
 
 Spans arrive in any order and in several requests, so the tree is built when read: a span whose parent
-is not (yet) stored is a root, and so is a span caught in a cycle of parents (hostile or broken data),
-so that every span of the trace appears exactly once. Siblings are in start order.
+is not (yet) stored is a root, and a cycle of parents (hostile or broken data) is broken at one of its
+spans, which becomes a root, so that every span of the trace appears exactly once. Siblings are in start
+order.
 """
 
 from __future__ import annotations
@@ -31,27 +32,46 @@ def build_tree(spans: Sequence[Node], start_key: str = "start_time_us") -> list[
             roots.append(s)
         else:
             parent["children"].append(s)
-    # A cycle of parents has no root: whatever was not reached from a root becomes one.
+    reached = _reached(roots)
+    if len(reached) < len(ordered):
+        # What no root reaches hangs off a cycle of parents. Each cycle is broken at one of its own spans
+        # (the first to start), which becomes a root: the spans hanging off the cycle stay under their
+        # parents, and the whole group is reached from there.
+        rank = {id(s): i for i, s in enumerate(ordered)}
+        for s in ordered:
+            if id(s) in reached:
+                continue
+            head = _cycle_head(s, by_id, rank)
+            parent = by_id[head["span_parent_id"]]
+            parent["children"] = [c for c in parent["children"] if c is not head]
+            roots.append(head)
+            reached |= _reached([head])
+        roots.sort(key=lambda s: rank[id(s)])
+    return roots
+
+
+def _reached(roots: Sequence[Node]) -> set[int]:
+    """The ids (id()) of the nodes under `roots`, themselves included."""
     reached: set[int] = set()
     stack = list(roots)
     while stack:
         node = stack.pop()
         reached.add(id(node))
         stack.extend(node["children"])
-    if len(reached) < len(ordered):
-        for s in ordered:
-            if id(s) not in reached:
-                s_parent = by_id.get(s.get("span_parent_id") or "")
-                if s_parent is not None:
-                    s_parent["children"] = [c for c in s_parent["children"] if c is not s]
-                roots.append(s)
-                stack = [s]
-                while stack:
-                    node = stack.pop()
-                    reached.add(id(node))
-                    stack.extend(c for c in node["children"] if id(c) not in reached)
-        roots.sort(key=lambda s: (s.get(start_key) or 0, s.get("id") or 0))
-    return roots
+    return reached
+
+
+def _cycle_head(node: Node, by_id: dict[str, Node], rank: dict[int, int]) -> Node:
+    """The first-starting span of the cycle that `node`'s chain of parents runs into (every span on an
+    unreached chain has its parent stored, so the chain must loop)."""
+    path: list[Node] = []
+    on_path: set[int] = set()
+    while id(node) not in on_path:
+        on_path.add(id(node))
+        path.append(node)
+        node = by_id[node["span_parent_id"]]
+    first = next(i for i, n in enumerate(path) if n is node)
+    return min(path[first:], key=lambda n: rank[id(n)])
 
 
 def tree_json(roots: Sequence[Node], render: Callable[[Node], dict[str, Any]]) -> bytes:

@@ -14,6 +14,12 @@ def _percent(part: int, whole: int) -> float:
     return 100.0 * part / whole if whole else 0.0
 
 
+def _average_cost(agg: Aggregate) -> float | None:
+    # Over the spans that have a cost, like every other average (domain/rollups.py): a span of a model
+    # with no known price has none, and counting it as 0 would pull the average down.
+    return agg.cost_sum / agg.cost_n if agg.cost_n else None
+
+
 def summary(agg: Aggregate) -> dict[str, Any]:
     out: dict[str, Any] = {
         "number_of_requests": agg.n,
@@ -25,7 +31,7 @@ def summary(agg: Aggregate) -> dict[str, Any]:
         "avg_latency": agg.average_latency,
         "avg_tps": agg.average_tps,
         "avg_ttft": agg.average_ttft,
-        "avg_cost": agg.cost_sum / agg.n if agg.n else None,
+        "avg_cost": _average_cost(agg),
     }
     out.update((name, agg.latency_quantile(q)) for name, q in PERCENTILES)
     out["scores"] = {}
@@ -47,7 +53,7 @@ def group_row(key_field: str | None, key: Any, date: int | None, agg: Aggregate)
             "total_completion_tokens": agg.completion_tokens,
             "error_count": agg.error_n,
             "error_percentage": _percent(agg.error_n, agg.n),
-            "average_cost": agg.cost_sum / agg.n if agg.n else None,
+            "average_cost": _average_cost(agg),
             "average_tokens": agg.total_tokens / agg.n if agg.n else None,
             "average_latency": agg.average_latency,
             "average_ttft": agg.average_ttft,

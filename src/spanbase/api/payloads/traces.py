@@ -24,7 +24,7 @@ def trace_object(row: dict[str, Any], organization_id: str) -> dict[str, Any]:
         "trace_group_identifier": row["session_identifier"],
         "start_time": iso_from_micros(row["start_us"]),
         "end_time": iso_from_micros(row["end_us"]),
-        "timestamp": iso_from_micros(row["end_us"]),
+        "timestamp": iso_from_micros(row["start_us"]),  # what sort_by=timestamp and its filter mean
         "duration": max(row["end_us"] - row["start_us"], 0) / 1e6,
         "span_count": row["span_count"],
         "llm_call_count": row["llm_call_count"],

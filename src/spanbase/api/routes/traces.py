@@ -11,7 +11,8 @@ from spanbase.api.paging import envelope
 from spanbase.api.payloads.traces import trace_object, tree_node
 from spanbase.api.responses import JSONResponse
 from spanbase.domain.errors import FieldError, NotFound
-from spanbase.domain.queries import ListQuery, Scope
+from spanbase.domain.filters import Condition, FieldType, Node, Op
+from spanbase.domain.queries import ListQuery, Scope, Window
 from spanbase.query.fields import TRACE_BULK_DELETE, TRACES
 from spanbase.query.trees import build_tree, tree_json
 from spanbase.storage.base import SpanBatchWriter
@@ -50,18 +51,46 @@ async def retrieve_trace(request: Request, trace_unique_id: str, principal: Auth
     return JSONResponse.raw(bytes(head[:-1]) + b',"span_tree":' + tree + b"}")
 
 
-async def _delete(writer: WriterDep, scope: Scope, trace_ids: list[str]) -> int:
+async def _matching(reads: ReadsDep, scope: Scope, window: Window | None, filter: Node) -> dict[str, list[str]]:
+    """The ids of the traces a filter matches (at most MAX_BULK_DELETE + 1 per environment), by environment.
+
+    Matched one environment at a time: a trace is its id in one environment, and the same id in the other
+    one (over ?all_envs=true) may not match; deleting those ids in both would take it too.
+    """
+    matched: dict[str, list[str]] = {}
+    for env in scope.environments:
+        one = Scope(scope.org_id, (env,))
+        matched[env] = await run_in_threadpool(reads.traces.matching_ids, one, window, filter, MAX_BULK_DELETE)
+    return matched
+
+
+async def _delete(writer: WriterDep, org_id: int, groups: list[tuple[tuple[str, ...], list[str]]]) -> int:
+    """Delete traces by id: each group names ids and the environments to delete them in."""
+
     def delete(w: SpanBatchWriter) -> int:
-        return w.delete_traces(scope.org_id, scope.environments, trace_ids)
+        return sum(w.delete_traces(org_id, envs, ids) for envs, ids in groups if ids)
 
     return await writer.run(delete)
 
 
 @router.delete("/traces/{trace_unique_id:path}", summary="Delete a trace")
-async def delete_trace(request: Request, trace_unique_id: str, principal: Auth, writer: WriterDep) -> JSONResponse:
-    # By id alone: the time window the spec allows is not needed to find a trace here.
-    deleted = await _delete(writer, params.scope(request.query_params, principal), [trace_unique_id])
-    message = "Trace deleted." if deleted else "No trace with this id; nothing was deleted."
+async def delete_trace(
+    request: Request, trace_unique_id: str, principal: Auth, reads: ReadsDep, writer: WriterDep
+) -> JSONResponse:
+    q = request.query_params
+    scope = params.scope(q, principal)
+    window = params.optional_window(q)
+    if window is None:
+        # By id alone: the default window (the last hour) is not needed to find a trace here.
+        groups = [(scope.environments, [trace_unique_id])]
+    else:
+        # A window the client gives narrows the delete (spec §3.4): the trace goes if it starts in it, the
+        # rule the traces list applies.
+        same_id = Condition("trace_unique_id", FieldType.STRING, Op.EQ, (trace_unique_id,))
+        matched = await _matching(reads, scope, window, same_id)
+        groups = [((env,), ids) for env, ids in matched.items()]
+    deleted = await _delete(writer, scope.org_id, groups)
+    message = "Trace deleted." if deleted else "No such trace; nothing was deleted."
     return JSONResponse({"message": message, "deleted_count": deleted})
 
 
@@ -74,11 +103,10 @@ async def bulk_delete_traces(
     if parsed.filters is None:
         raise FieldError("filters", "is required and must not be empty: name the traces to delete")
     scope = params.scope(q, principal)
-    window = params.window(q)
-    ids = await run_in_threadpool(reads.traces.matching_ids, scope, window, parsed.filters, MAX_BULK_DELETE)
-    if len(ids) > MAX_BULK_DELETE:
+    matched = await _matching(reads, scope, params.window(q), parsed.filters)
+    if sum(len(ids) for ids in matched.values()) > MAX_BULK_DELETE:
         raise FieldError("filters", f"match more than {MAX_BULK_DELETE} traces: narrow them (nothing was deleted)")
-    deleted = await _delete(writer, scope, ids)
+    deleted = await _delete(writer, scope.org_id, [((env,), ids) for env, ids in matched.items()])
     return JSONResponse(
         {
             "success_count": deleted,

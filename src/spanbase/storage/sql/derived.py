@@ -1,12 +1,9 @@
 """What the span writer keeps beside the spans, in the same transaction: metadata tags, trace, thread
-and customer rows, and rollups (DESIGN.md). Computed here from the spans a transaction adds (sign +1)
-or deletes (sign -1), then written with one statement per table and chunk.
+and customer rows, and rollups (DESIGN.md). Computed here from the spans a transaction adds or deletes,
+then written a table at a time (storage/sql/statements.py says how rows travel on each database).
 
-Every statement is plain SQL that SQLite (3.24+) and PostgreSQL both run: multi-row VALUES with
-ON CONFLICT ... DO UPDATE, and row-value IN lists. Only the placeholder and the names of the two-argument
-min/max differ, which `Sql` holds. Nobody else writes these tables while the writer's transaction runs
-(SQLite has one writer; PostgreSQL writers share an advisory lock), so a rollup row can be read, merged
-in Python and written back.
+Nobody else writes these tables while the writer's transaction runs (SQLite has one writer; PostgreSQL
+writers share an advisory lock), so a trace or rollup row can be read, merged in Python and written back.
 """
 
 from __future__ import annotations
@@ -21,53 +18,11 @@ from spanbase.domain import histogram
 from spanbase.domain.rollups import AGGREGATE_COLUMNS, DAILY, DAILY_BY_CUSTOMER, HOURLY, Aggregate
 from spanbase.domain.rollups import GRAIN_US as _GRAIN_US
 from spanbase.domain.spans import LLM_LOG_TYPES, SpanRecord, is_root, tags_for
+from spanbase.storage.sql.statements import Execute, Row, Sql, columns_of
+from spanbase.storage.sql.tables import customers, rollups, span_tags, threads, traces
 
 HOUR = _GRAIN_US["hour"]
 DAY = _GRAIN_US["day"]
-
-Execute = Callable[[str, Sequence[Any]], Any]  # a cursor's execute(sql, params) -> iterable rows
-
-
-@dataclass(frozen=True)
-class Sql:
-    """The few spellings that differ: placeholders, and min/max of two values."""
-
-    param: str  # "?" (sqlite3) or "%s" (psycopg)
-    least: str  # "min" or "LEAST"
-    greatest: str  # "max" or "GREATEST"
-
-    def row(self, n: int) -> str:
-        return "(" + ", ".join([self.param] * n) + ")"
-
-    def rows(self, width: int, count: int) -> str:
-        return ", ".join([self.row(width)] * count)
-
-
-SQLITE = Sql("?", "min", "max")
-POSTGRES = Sql("%s", "LEAST", "GREATEST")
-
-
-def rows_per_statement(width: int, cap: int = 1 << 14) -> int:
-    """The most rows of `width` parameters one statement takes: a power of two (see chunks), under
-    SQLite's 32,766 bound parameters."""
-    return 1 << (min(cap, 32_000 // width).bit_length() - 1)
-
-
-def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    """Slices of `size` items (a power of two), then of powers of two: 4000 by 1024 is 1024 x 3, 512,
-    256, 128, 64, 32.
-
-    Each slice is one statement, and each statement costs the writer thread a hand-off of the GIL to
-    the request threads and back (sqlite3 releases it while SQLite runs), up to a switch interval each:
-    the fewer statements a commit takes, the better. And a statement is prepared once per row count and
-    cached: with any count allowed, nearly every commit met new ones, and parsing them took a tenth of the
-    writer's time. Powers of two give both: few statements, from a dozen row counts.
-    """
-    i, n = 0, len(items)
-    while i < n:
-        step = 1 << (min(n - i, size).bit_length() - 1)
-        yield items[i : i + step]
-        i += step
 
 
 def metadata_of(record: SpanRecord) -> dict[str, str]:
@@ -134,7 +89,10 @@ class TraceDelta:
             )
         for c in _TRACE_ROOT_FIELDS:
             theirs = getattr(later, c)
-            if theirs is not None and (new_root or getattr(self, c) is None):
+            if c in _ROOT_ONLY:
+                if new_root or (not self.has_root and getattr(self, c) is None):
+                    setattr(self, c, theirs)
+            elif theirs is not None and (new_root or getattr(self, c) is None):
                 setattr(self, c, theirs)
 
     def number_root(self) -> None:
@@ -153,6 +111,9 @@ _TRACE_ROOT_FIELDS = (
     "model",
     "organization_key_id",
 )
+# A trace's thread is its root span's, once the root has arrived, even when the root has none (the
+# other root fields fall back to the other spans' values).
+_ROOT_ONLY = frozenset({"thread_identifier"})
 _TRACE_SUMS = (
     "span_count",
     "llm_call_count",
@@ -372,7 +333,10 @@ def _add_trace(traces: dict[EntityKey, TraceDelta], key: EntityKey, r: SpanRecor
     if new_root:
         t.root = r
     for name, value in zip(_TRACE_ROOT_FIELDS, values, strict=True):
-        if value is not None and (new_root or getattr(t, name) is None):
+        if name in _ROOT_ONLY:
+            if new_root or (not t.has_root and getattr(t, name) is None):
+                setattr(t, name, value)
+        elif value is not None and (new_root or getattr(t, name) is None):
             setattr(t, name, value)
 
 
@@ -403,7 +367,8 @@ def _trace_values(t: TraceDelta) -> tuple[Any, ...]:
 def trace_select(sql: Sql, n: int) -> str:
     """The rows of n trace keys (organization, environment and id are checked by the caller: named in
     the query, they led PostgreSQL with stale statistics to an index of the organization's traces)."""
-    return f"SELECT {', '.join(('id', *_TRACE_COLUMNS))} FROM traces WHERE trace_key IN ({', '.join([sql.param] * n)})"
+    where, _ = sql.any_of("trace_key", [0] * n)
+    return f"SELECT {', '.join(('id', *_TRACE_COLUMNS))} FROM traces WHERE {where}"
 
 
 @dataclass(slots=True)
@@ -419,51 +384,42 @@ def _sums(table: str) -> tuple[str, ...]:
     return _ENTITY_SUMS if table == "customers" else _THREAD_SUMS
 
 
-def _entity_upsert(sql: Sql, table: str, key: str, extra: Sequence[str], newest_extra: bool, rows: int) -> str:
-    sums = _sums(table)
-    columns = ("org_id", "environment", key, "first_us", "last_us", *sums, *extra)
+_EXTRA = {"threads": ("customer_identifier", "organization_key_id"), "customers": ("name", "email")}
+_KEY = {"threads": "thread_identifier", "customers": "customer_identifier"}
+_TABLES = {"threads": threads, "customers": customers}
+
+
+def _entity_columns(table: str) -> tuple[str, ...]:
+    return ("org_id", "environment", _KEY[table], "first_us", "last_us", *_sums(table), *_EXTRA[table])
+
+
+def _entity_tail(sql: Sql, table: str) -> str:
+    """Threads keep the first customer and key seen; customers the newest name and email given."""
+    newest = table == "customers"
     sets = [
         f"first_us = {sql.least}({table}.first_us, excluded.first_us)",
         f"last_us = {sql.greatest}({table}.last_us, excluded.last_us)",
-        *(f"{c} = {table}.{c} + excluded.{c}" for c in sums),
+        *(f"{c} = {table}.{c} + excluded.{c}" for c in _sums(table)),
         *(
-            f"{c} = COALESCE(excluded.{c}, {table}.{c})"
-            if newest_extra
-            else f"{c} = COALESCE({table}.{c}, excluded.{c})"
-            for c in extra
+            f"{c} = COALESCE(excluded.{c}, {table}.{c})" if newest else f"{c} = COALESCE({table}.{c}, excluded.{c})"
+            for c in _EXTRA[table]
         ),
     ]
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {sql.rows(len(columns), rows)} "
-        f"ON CONFLICT (org_id, environment, {key}) DO UPDATE SET {', '.join(sets)}"
-    )
+    return f"ON CONFLICT (org_id, environment, {_KEY[table]}) DO UPDATE SET {', '.join(sets)}"
 
 
 _ROLLUP_KEY = ("org_id", "environment", "level", "bucket_us", "d1", "d2")
 _ROLLUP_COLUMNS = (*_ROLLUP_KEY, *AGGREGATE_COLUMNS, "hist")
-
-
-def _rollup_upsert(sql: Sql, rows: int) -> str:
-    sets = ", ".join(f"{c} = excluded.{c}" for c in (*AGGREGATE_COLUMNS, "hist"))
-    return (
-        f"INSERT INTO rollups ({', '.join(_ROLLUP_COLUMNS)}) VALUES {sql.rows(len(_ROLLUP_COLUMNS), rows)} "
-        f"ON CONFLICT ({', '.join(_ROLLUP_KEY)}) DO UPDATE SET {sets}"
-    )
-
-
-def _rollup_select(sql: Sql, rows: int) -> str:
-    # A join with the keys as a VALUES list, not a row-value IN list: SQLite scans the whole table for
-    # `(a, b, ...) IN (VALUES ...)`, and probes the primary key once per key for the join.
-    keys = ", ".join(f"k{i}" for i in range(len(_ROLLUP_KEY)))
-    on = " AND ".join(f"r.{c} = k.k{i}" for i, c in enumerate(_ROLLUP_KEY))
-    return (
-        f"WITH k({keys}) AS (VALUES {sql.rows(len(_ROLLUP_KEY), rows)}) "
-        f"SELECT {', '.join('r.' + c for c in _ROLLUP_COLUMNS)} FROM k JOIN rollups r ON {on}"
-    )
+_ROLLUP_UPSERT = f"ON CONFLICT ({', '.join(_ROLLUP_KEY)}) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in (*AGGREGATE_COLUMNS, "hist")
+)
+_ROLLUP_SELECT = ", ".join("r." + c for c in _ROLLUP_COLUMNS)
+_ROLLUP_ON = "rollups r ON " + " AND ".join(f"r.{c} = k.k{i}" for i, c in enumerate(_ROLLUP_KEY))
+_TRACE_UPDATE = "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _TRACE_VALUES)
 
 
 class DerivedWriter:
-    """Writes a Derived into the derived tables through one connection's `execute`, SQL text cached.
+    """Writes a Derived into the derived tables through one connection's `execute`.
 
     Traces are read, merged in Python and written back by id, like rollups: their one index is on an
     8-byte hash of the trace id (small, so each commit rewrites few of its pages), which cannot be the
@@ -473,19 +429,11 @@ class DerivedWriter:
     def __init__(self, sql: Sql, trace_key: Callable[[str], int]) -> None:
         self._sql = sql
         self._trace_key = trace_key
-        self._cache: dict[tuple[str, int], str] = {}
-
-    def _statement(self, kind: str, rows: int, build: Callable[[int], str]) -> str:
-        text = self._cache.get((kind, rows))
-        if text is None:
-            text = self._cache[(kind, rows)] = build(rows)
-        return text
 
     def insert_tags(self, execute: Execute, tags: Sequence[tuple[int, int, int]]) -> None:
         """(tag, timestamp_us, span_id) rows."""
-        for chunk in chunks(tags, rows_per_statement(3)):
-            text = self._statement("tags", len(chunk), lambda n: f"INSERT INTO span_tags VALUES {self._sql.rows(3, n)}")
-            execute(text, [v for row in chunk for v in row])
+        columns = columns_of(span_tags, ("tag", "timestamp_us", "span_id"))
+        self._sql.insert(execute, "INSERT INTO span_tags (tag, timestamp_us, span_id)", columns, tags)
 
     def load_traces(self, execute: Execute, keys: Iterable[EntityKey]) -> StoredTraces:
         """The stored rows of these traces (those that exist)."""
@@ -493,11 +441,13 @@ class DerivedWriter:
         for org, env, trace in keys:
             by_scope.setdefault((org, env), set()).add(trace)
         stored: StoredTraces = {}
-        for (org, env), traces in by_scope.items():
-            for chunk in chunks(sorted(traces), rows_per_statement(1, 4096)):
-                text = self._statement("trace_select", len(chunk), lambda n: trace_select(self._sql, n))
-                wanted = set(chunk)
-                for row in execute(text, [self._trace_key(t) for t in chunk]):
+        for (org, env), wanted in by_scope.items():
+            names = sorted(wanted)
+            for i in range(0, len(names), 4096):
+                chunk = names[i : i + 4096]
+                where, params = self._sql.any_of("trace_key", [self._trace_key(t) for t in chunk])
+                rows = execute(f"SELECT {', '.join(('id', *_TRACE_COLUMNS))} FROM traces WHERE {where}", params)
+                for row in rows:
                     if row[1] == org and row[2] == env and row[3] in wanted:
                         delta = TraceDelta(*row[5:9])
                         for name, value in zip(_TRACE_VALUES[4:], row[9:], strict=True):
@@ -507,9 +457,8 @@ class DerivedWriter:
 
     def add(self, execute: Execute, d: Derived, stored: StoredTraces) -> None:
         """Add new spans' deltas; their tags are written by the caller (by COPY on PostgreSQL)."""
-        sql = self._sql
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
+        inserts: list[Row] = []
+        updates: list[Row] = []
         for key, t in d.traces.items():
             t.number_root()
             have = stored.get(key)
@@ -519,55 +468,38 @@ class DerivedWriter:
             else:
                 have.delta.merge(t)
                 updates.append((have.id, org, env, trace, self._trace_key(trace), *_trace_values(have.delta)))
-        columns = ", ".join(_TRACE_COLUMNS)
-        for chunk in chunks(inserts, rows_per_statement(len(_TRACE_COLUMNS))):
-            text = self._statement(
-                "trace_insert",
-                len(chunk),
-                lambda n: f"INSERT INTO traces ({columns}) VALUES {sql.rows(len(_TRACE_COLUMNS), n)}",
-            )
-            execute(text, _flat(chunk))
-        sets = ", ".join(f"{c} = excluded.{c}" for c in _TRACE_VALUES)
-        for chunk in chunks(updates, rows_per_statement(len(_TRACE_COLUMNS) + 1)):
-            text = self._statement(
-                "trace_update",
-                len(chunk),
-                # An upsert on the primary key, as a multi-row UPDATE both databases run.
-                lambda n: (
-                    f"INSERT INTO traces (id, {columns}) "
-                    f"VALUES {sql.rows(len(_TRACE_COLUMNS) + 1, n)} ON CONFLICT (id) DO UPDATE SET {sets}"
-                ),
-            )
-            execute(text, _flat(chunk))
-        self._add_entities(execute, "threads", "thread_identifier", d.threads, False)
-        self._add_entities(execute, "customers", "customer_identifier", d.customers, True)
+        names = ", ".join(_TRACE_COLUMNS)
+        self._sql.insert(execute, f"INSERT INTO traces ({names})", columns_of(traces, _TRACE_COLUMNS), inserts)
+        # An upsert on the primary key: a multi-row UPDATE both databases run.
+        with_id = columns_of(traces, ("id", *_TRACE_COLUMNS))
+        self._sql.insert(execute, f"INSERT INTO traces (id, {names})", with_id, updates, _TRACE_UPDATE)
+        for table, deltas in (("threads", d.threads), ("customers", d.customers)):
+            sums, extra = _sums(table), _EXTRA[table]
+            rows = [
+                (
+                    org,
+                    env,
+                    ident,
+                    e.first_us,
+                    e.last_us,
+                    *(getattr(e, c) for c in sums),
+                    *(e.extra.get(c) for c in extra),
+                )
+                for (org, env, ident), e in deltas.items()
+            ]
+            columns = _entity_columns(table)
+            head = f"INSERT INTO {table} ({', '.join(columns)})"
+            self._sql.insert(execute, head, columns_of(_TABLES[table], columns), rows, _entity_tail(self._sql, table))
         self.merge_rollups(execute, d.rollups, 1)
-
-    def _add_entities(
-        self, execute: Execute, table: str, key: str, deltas: dict[EntityKey, EntityDelta], newest: bool
-    ) -> None:
-        if not deltas:
-            return
-        extra = ("customer_identifier", "organization_key_id") if table == "threads" else ("name", "email")
-        sums = _sums(table)
-        rows = [
-            (org, env, ident, e.first_us, e.last_us, *(getattr(e, c) for c in sums), *(e.extra.get(c) for c in extra))
-            for (org, env, ident), e in deltas.items()
-        ]
-        for chunk in chunks(rows, rows_per_statement(len(rows[0]))):
-            text = self._statement(table, len(chunk), lambda n: _entity_upsert(self._sql, table, key, extra, newest, n))
-            execute(text, _flat(chunk))
 
     def merge_rollups(self, execute: Execute, deltas: dict[RollupKey, Aggregate], sign: int) -> None:
         """Read the stored rows of these keys, add (or subtract) the deltas, write them back."""
         keys = list(deltas)
         stored: dict[RollupKey, Aggregate] = {}
-        for chunk in chunks(keys, rows_per_statement(len(_ROLLUP_KEY))):
-            text = self._statement("rollup_select", len(chunk), lambda n: _rollup_select(self._sql, n))
-            for row in execute(text, _flat(chunk)):
-                key = tuple(row[:6])
-                stored[key] = Aggregate.from_scalars(tuple(row[6:-1]), histogram.decode(row[-1]))
-        upserts: list[tuple[Any, ...]] = []
+        key_columns = columns_of(rollups, _ROLLUP_KEY)
+        for row in self._sql.select_keys(execute, _ROLLUP_SELECT, _ROLLUP_ON, key_columns, keys):
+            stored[tuple(row[:6])] = Aggregate.from_scalars(tuple(row[6:-1]), histogram.decode(row[-1]))
+        upserts: list[Row] = []
         gone: list[RollupKey] = []
         for key in keys:
             agg = stored.get(key)
@@ -578,15 +510,18 @@ class DerivedWriter:
                 gone.append(key)
             else:
                 upserts.append((*key, *agg.scalars(), histogram.encode(agg.hist)))
-        for chunk in chunks(upserts, rows_per_statement(len(_ROLLUP_COLUMNS))):
-            text = self._statement("rollup_upsert", len(chunk), lambda n: _rollup_upsert(self._sql, n))
-            execute(text, _flat(chunk))
+        head = f"INSERT INTO rollups ({', '.join(_ROLLUP_COLUMNS)})"
+        self._sql.insert(execute, head, columns_of(rollups, _ROLLUP_COLUMNS), upserts, _ROLLUP_UPSERT)
         where = " AND ".join(f"{c} = {self._sql.param}" for c in _ROLLUP_KEY)
         for key in gone:
             execute(f"DELETE FROM rollups WHERE {where}", key)
 
     def subtract_entities(self, execute: Execute, d: Derived) -> None:
-        """Take deleted spans out of their threads and customers; a row left with no span goes."""
+        """Take deleted spans out of their threads and customers; a row left with no span goes.
+
+        Call after the spans are deleted: first and last seen cannot be subtracted, so they are read
+        again from the spans left, on the days the row spans (the spans' indexes lead with the day).
+        """
         p = self._sql.param
         for table, key, deltas in (
             ("threads", "thread_identifier", d.threads),
@@ -594,19 +529,49 @@ class DerivedWriter:
         ):
             sums = _sums(table)
             sets = ", ".join(f"{c} = {c} - {p}" for c in sums)
-            spans_of = f"org_id = {p} AND environment = {p} AND {key} = {p}"
+            of = f"org_id = {p} AND environment = {p} AND {key} = {p}"
             for (org, env, ident), e in deltas.items():
                 where = (org, env, ident)
-                execute(f"UPDATE {table} SET {sets} WHERE {spans_of}", [*(getattr(e, c) for c in sums), *where])
-                # First and last seen cannot be subtracted: read them again, from the spans' index.
-                first_last = list(
-                    execute(f"SELECT min(timestamp_us), max(timestamp_us) FROM spans WHERE {spans_of}", where)
+                found = list(execute(f"SELECT first_us, last_us FROM {table} WHERE {of}", where))
+                if not found:
+                    continue
+                first_day, last_day = found[0][0] // DAY, found[0][1] // DAY
+                days = list(range(first_day, last_day + 1))
+                marks = ", ".join([p] * len(days))
+                remaining = list(
+                    execute(
+                        f"SELECT min(timestamp_us), max(timestamp_us) FROM spans WHERE {of} AND day IN ({marks})",
+                        [*where, *days],
+                    )
                 )
-                first, last = first_last[0] if first_last else (None, None)
+                first, last = remaining[0] if remaining else (None, None)
                 if first is None:
-                    execute(f"DELETE FROM {table} WHERE {spans_of}", where)
-                else:
-                    execute(f"UPDATE {table} SET first_us = {p}, last_us = {p} WHERE {spans_of}", [first, last, *where])
+                    execute(f"DELETE FROM {table} WHERE {of}", where)
+                    continue
+                # The descriptive columns came from some span, maybe a deleted one: read them again too.
+                described = [self._described(execute, table, column, where, days) for column in _EXTRA[table]]
+                execute(
+                    f"UPDATE {table} SET {sets}, first_us = {p}, last_us = {p}, "
+                    + ", ".join(f"{c} = {p}" for c in _EXTRA[table])
+                    + f" WHERE {of}",
+                    [*(getattr(e, c) for c in sums), first, last, *described, *where],
+                )
+
+    def _described(self, execute: Execute, table: str, column: str, where: Row, days: list[int]) -> Any:
+        """A thread's first customer and key seen, a customer's newest name and email given, from its spans."""
+        p = self._sql.param
+        span_column = {"name": "customer_name", "email": "customer_email"}.get(column, column)
+        newest = table == "customers"
+        marks = ", ".join([p] * len(days))
+        rows = list(
+            execute(
+                f"SELECT {span_column} FROM spans WHERE org_id = {p} AND environment = {p} AND {_KEY[table]} = {p} "
+                f"AND day IN ({marks}) AND {span_column} IS NOT NULL "
+                f"ORDER BY timestamp_us {'DESC' if newest else 'ASC'}, id {'DESC' if newest else 'ASC'} LIMIT 1",
+                [*where, *days],
+            )
+        )
+        return rows[0][0] if rows else None
 
 
 def _flat(rows: Iterable[Sequence[Any]]) -> list[Any]:

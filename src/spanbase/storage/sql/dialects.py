@@ -25,6 +25,8 @@ def insert_ignoring_conflicts(table: Table, dialect: str, **values: Any) -> Inse
 _BINARY_COPY_TYPES = {
     "JSONB": "jsonb",
     "BIGINT": "int8",
+    "SMALLINT": "int2",
+    "BYTEA": "bytea",
     "INTEGER": "int4",
     "FLOAT": "float8",
     "DOUBLE PRECISION": "float8",

@@ -9,7 +9,9 @@ Semantics worth knowing (spec §12):
   the negative operators (not, not_in, not_contains, ...) hold for it;
 - a missing number or boolean equals no value, and the negative operators hold for it;
 - a row without a metadata key never matches a condition on that key, not even a negative one
-  (spec §12.4), except `isnull` / `has_key`, which test for the key.
+  (spec §12.4), except `isnull` / `has_key`, which test for the key;
+- strings order by code point (lt, gt, ...) and fold case in ASCII only (iexact, icontains), the same on
+  both stores: SQLite's BINARY collation and lower() do exactly that, PostgreSQL is told to (COLLATE "C").
 """
 
 from __future__ import annotations
@@ -20,7 +22,27 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any, assert_never
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, not_, null, or_, true
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    String,
+    all_,
+    and_,
+    any_,
+    bindparam,
+    collate,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.types import ARRAY, TypeEngine
 
 from spanbase.domain.filters import Condition, FieldType, Group, Node, Op
 
@@ -40,6 +62,44 @@ class Dialect:
             return func.strpos(col, v) > 0
         assert_never(self.name)  # type: ignore[arg-type]
 
+    def ordered(self, col: Expr) -> Expr:
+        """A string as lt/gt compare it: by code point. PostgreSQL's default collation is the database's
+        locale (en_US orders "a" < "B"), SQLite's is BINARY (code points, as UTF-8 bytes)."""
+        if self.name == "sqlite":
+            return col
+        if self.name == "postgresql":
+            return collate(col, "C")
+        assert_never(self.name)  # type: ignore[arg-type]
+
+    def folded(self, col: Expr) -> Expr:
+        """A string with ASCII letters lower-cased, as the i* operators compare it (see ascii_lower).
+        SQLite's lower() folds ASCII only; PostgreSQL's folds by the locale unless it is "C"."""
+        return func.lower(self.ordered(col))
+
+    def one_of(self, col: Expr, values: Sequence[Any], negate: bool = False) -> Pred:
+        """col IN values (NOT IN when `negate`), non-empty values. A long list travels as one parameter:
+        PostgreSQL takes at most 65535 per statement, and a span list sorted by cost repeats its filter
+        once per day of its window."""
+        if len(values) == 1:
+            one = _bound(values[0])
+            return col != one if negate else col == one
+        if len(values) <= _INLINE_VALUES:
+            listed = bindparam(None, list(values), type_=_sql_type(values), expanding=True)
+            return col.not_in(listed) if negate else col.in_(listed)
+        if self.name == "postgresql":
+            kind = _sql_type(values)
+            # psycopg sends a list of one Python type only: a mixed list of numbers goes as floats.
+            listed_values = [float(v) for v in values] if isinstance(kind, Float) else list(values)
+            array = bindparam(None, listed_values, type_=ARRAY(kind))
+            return col != all_(array) if negate else col == any_(array)
+        if self.name == "sqlite":
+            each = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), type_=String())).table_valued(
+                "value"
+            )
+            rows = select(each.c.value)
+            return col.not_in(rows) if negate else col.in_(rows)
+        assert_never(self.name)  # type: ignore[arg-type]
+
     def startswith(self, col: Expr, v: str) -> Pred:
         return func.substr(col, 1, len(v)) == v
 
@@ -53,7 +113,7 @@ class Dialect:
     def metadata_value(self, metadata: Expr, key: str) -> Expr:
         """The string stored under one metadata key (NULL when absent)."""
         if self.name == "postgresql":
-            return metadata.op("->>")(literal(key))
+            return metadata.op("->>", return_type=String())(literal(key))
         if self.name == "sqlite":
             if _PLAIN_KEY.fullmatch(key):
                 return func.json_extract(metadata, f'$."{key}"')
@@ -64,6 +124,29 @@ class Dialect:
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-.: /]+")
+# Up to this many values an IN list is spelled out (the planner sees each value); past it, one parameter.
+_INLINE_VALUES = 100
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(v: str) -> str:
+    """A value folded the way Dialect.folded folds a column: "É" stays "É" on both sides."""
+    return v.translate(_ASCII_LOWER)
+
+
+def _sql_type(values: Sequence[Any]) -> TypeEngine[Any]:
+    """The type values are bound with: a Python int as a BIGINT whatever the column (PostgreSQL casts a
+    parameter to the column's type, and 2**40 overflows an INTEGER column), a fraction as a float (so
+    status_code = 200.5 is not rounded to 200), a string as a string."""
+    if all(isinstance(v, str) for v in values):
+        return String()
+    if all(isinstance(v, int) for v in values):
+        return BigInteger()
+    return Float()
+
+
+def _bound(v: Any) -> Expr:
+    return literal(v, _sql_type([v]))
 
 
 @dataclass(frozen=True)
@@ -114,23 +197,23 @@ def _condition(c: Condition, target: Target) -> Pred:
         return _STRING[c.op](target.dialect, col, values)
     if c.type is FieldType.BOOLEAN:
         return _BOOLEAN[c.op](col, values)
-    return _NUMBER[c.op](col, values)  # numbers, integers and times (epoch microseconds)
+    return _NUMBER[c.op](target.dialect, col, values)  # numbers, integers and times (epoch microseconds)
 
 
 # ------------------------------------------------------------------------------------------- strings
 
 
-def _any_of(col: Expr, values: list[Any]) -> Pred:
+def _any_of(d: Dialect, col: Expr, values: list[Any]) -> Pred:
     if not values:
         return false()
-    found: Pred = col.in_(values) if len(values) > 1 else col == values[0]
+    found = d.one_of(col, values)
     return or_(found, col.is_(None)) if "" in values else found
 
 
-def _none_of(col: Expr, values: list[Any]) -> Pred:
+def _none_of(d: Dialect, col: Expr, values: list[Any]) -> Pred:
     if not values:
         return true()
-    found: Pred = col.not_in(values) if len(values) > 1 else col != values[0]
+    found = d.one_of(col, values, negate=True)
     return and_(col.is_not(None), found) if "" in values else or_(col.is_(None), found)
 
 
@@ -152,20 +235,44 @@ def _text(match: Callable[[Dialect, Expr, str], Pred], negate: bool) -> Callable
 
 
 def _icontains(d: Dialect, col: Expr, v: str) -> Pred:
-    return d.contains(func.lower(col), v.lower())
+    return d.contains(d.folded(col), ascii_lower(v))
+
+
+def _iexact(d: Dialect, col: Expr, values: list[Any]) -> Pred:
+    return _blank(col) if values[0] == "" else d.folded(col) == ascii_lower(values[0])
+
+
+# Order comparisons of strings, a missing string being "" (as everywhere else, and as in the rollups,
+# where "" stands for no customer: the count of a page must agree with its rows): "" comes before every
+# other string, so it is below any non-empty bound and never above one.
+def _less(d: Dialect, col: Expr, values: list[Any]) -> Pred:
+    return false() if values[0] == "" else or_(col.is_(None), d.ordered(col) < values[0])
+
+
+def _less_or_equal(d: Dialect, col: Expr, values: list[Any]) -> Pred:
+    return or_(col.is_(None), d.ordered(col) <= values[0])
+
+
+def _greater(d: Dialect, col: Expr, values: list[Any]) -> Pred:
+    v: str = values[0]
+    return d.ordered(col) > v
+
+
+def _greater_or_equal(d: Dialect, col: Expr, values: list[Any]) -> Pred:
+    return true() if values[0] == "" else d.ordered(col) >= values[0]
 
 
 StringOp = Callable[[Dialect, Expr, list[Any]], Pred]
 _STRING: dict[Op, StringOp] = {
-    Op.EQ: lambda d, col, vs: _any_of(col, vs),
-    Op.IN: lambda d, col, vs: _any_of(col, vs),
-    Op.NOT: lambda d, col, vs: _none_of(col, vs),
-    Op.NOT_IN: lambda d, col, vs: _none_of(col, vs),
-    Op.IEXACT: lambda d, col, vs: _blank(col) if vs[0] == "" else func.lower(col) == vs[0].lower(),
-    Op.LT: lambda d, col, vs: col < vs[0],
-    Op.LTE: lambda d, col, vs: col <= vs[0],
-    Op.GT: lambda d, col, vs: col > vs[0],
-    Op.GTE: lambda d, col, vs: col >= vs[0],
+    Op.EQ: _any_of,
+    Op.IN: _any_of,
+    Op.NOT: _none_of,
+    Op.NOT_IN: _none_of,
+    Op.IEXACT: _iexact,
+    Op.LT: _less,
+    Op.LTE: _less_or_equal,
+    Op.GT: _greater,
+    Op.GTE: _greater_or_equal,
     Op.CONTAINS: _text(lambda d, col, v: d.contains(col, v), negate=False),
     Op.NOT_CONTAINS: _text(lambda d, col, v: d.contains(col, v), negate=True),
     Op.ICONTAINS: _text(_icontains, negate=False),
@@ -181,31 +288,27 @@ _STRING: dict[Op, StringOp] = {
 # ---------------------------------------------------------------------------- numbers, times, booleans
 
 
-def _number_any(col: Expr, values: list[Any]) -> Pred:
-    if not values:
-        return false()
-    return col.in_(values) if len(values) > 1 else col == values[0]
+def _number_any(d: Dialect, col: Expr, values: list[Any]) -> Pred:
+    return d.one_of(col, values) if values else false()
 
 
-def _number_none(col: Expr, values: list[Any]) -> Pred:
-    if not values:
-        return true()
-    return or_(col.is_(None), col.not_in(values) if len(values) > 1 else col != values[0])
+def _number_none(d: Dialect, col: Expr, values: list[Any]) -> Pred:
+    return or_(col.is_(None), d.one_of(col, values, negate=True)) if values else true()
 
 
-NumberOp = Callable[[Expr, list[Any]], Pred]
+NumberOp = Callable[[Dialect, Expr, list[Any]], Pred]
 _NUMBER: dict[Op, NumberOp] = {
     Op.EQ: _number_any,
     Op.IN: _number_any,
     Op.NOT: _number_none,
     Op.NOT_IN: _number_none,
-    Op.LT: lambda col, vs: col < vs[0],
-    Op.LTE: lambda col, vs: col <= vs[0],
-    Op.GT: lambda col, vs: col > vs[0],
-    Op.GTE: lambda col, vs: col >= vs[0],
-    Op.EMPTY: lambda col, vs: col.is_(None),
-    Op.NOT_EMPTY: lambda col, vs: col.is_not(None),
-    Op.ISNULL: lambda col, vs: col.is_(None) if vs[0] else col.is_not(None),
+    Op.LT: lambda d, col, vs: col < _bound(vs[0]),
+    Op.LTE: lambda d, col, vs: col <= _bound(vs[0]),
+    Op.GT: lambda d, col, vs: col > _bound(vs[0]),
+    Op.GTE: lambda d, col, vs: col >= _bound(vs[0]),
+    Op.EMPTY: lambda d, col, vs: col.is_(None),
+    Op.NOT_EMPTY: lambda d, col, vs: col.is_not(None),
+    Op.ISNULL: lambda d, col, vs: col.is_(None) if vs[0] else col.is_not(None),
 }
 
 
@@ -224,7 +327,8 @@ def _bool_none(col: Expr, values: list[Any]) -> Pred:
     return reduce(and_, [col.is_not(v) for v in sorted(wanted)])
 
 
-_BOOLEAN: dict[Op, NumberOp] = {
+BooleanOp = Callable[[Expr, list[Any]], Pred]
+_BOOLEAN: dict[Op, BooleanOp] = {
     Op.EQ: _bool_any,
     Op.IN: _bool_any,
     Op.NOT: _bool_none,
@@ -236,32 +340,41 @@ _BOOLEAN: dict[Op, NumberOp] = {
 
 # ------------------------------------------------------------------------------------------- metadata
 
+# Order comparisons of a metadata value: as strings, by code point (metadata values are strings).
+_METADATA_ORDER: dict[Op, Callable[[Expr, str], Pred]] = {
+    Op.LT: lambda value, v: value < v,
+    Op.LTE: lambda value, v: value <= v,
+    Op.GT: lambda value, v: value > v,
+    Op.GTE: lambda value, v: value >= v,
+}
+
 
 def _metadata(c: Condition, target: Target) -> Pred:
     assert c.metadata_key is not None and target.metadata is not None
+    d = target.dialect
     key = c.metadata_key
     values = [str(v) for v in c.values]
     if c.op in (Op.EQ, Op.IN) and target.metadata_tags is not None:
         return target.metadata_tags(key, values) if values else false()
-    value = target.dialect.metadata_value(target.metadata, key)
+    value = d.metadata_value(target.metadata, key)
     if c.op in (Op.ISNULL, Op.HAS_KEY):
         absent = bool(c.values[0]) if c.op is Op.ISNULL else not c.values[0]
         return value.is_(None) if absent else value.is_not(None)
     present = value.is_not(None)
     if c.op in (Op.EQ, Op.IN):
-        return _number_any(value, values)
+        return _number_any(d, value, values)
     if c.op in (Op.NOT, Op.NOT_IN):
-        return and_(present, value.not_in(values)) if values else present
+        return and_(present, d.one_of(value, values, negate=True)) if values else present
     if c.op is Op.EMPTY:
         return value == ""
     if c.op is Op.NOT_EMPTY:
         return and_(present, value != "")
     if c.op is Op.IEXACT:
-        return func.lower(value) == values[0].lower()
-    if c.op in _NUMBER:  # lt, lte, gt, gte: compared as strings (metadata values are strings)
-        return _NUMBER[c.op](value, values)
+        return d.folded(value) == ascii_lower(values[0])
+    if c.op in _METADATA_ORDER:
+        return _METADATA_ORDER[c.op](d.ordered(value), values[0])
     # Substring, prefix and suffix operators: the string ones, on rows that have the key.
-    return and_(present, _STRING[c.op](target.dialect, value, values))
+    return and_(present, _STRING[c.op](d, value, values))
 
 
 def no_value() -> Expr:

@@ -26,23 +26,19 @@ from sqlalchemy import Engine
 from spanbase.domain.spans import SpanRecord, make_unique_id, row_id_of, trace_key
 from spanbase.settings import Settings
 from spanbase.storage.sql.derived import (
-    POSTGRES,
-    SQLITE,
     Derived,
     DerivedWriter,
     EntityKey,
-    Execute,
-    Sql,
     StoredTrace,
     StoredTraces,
-    chunks,
     derive,
     metadata_of,
-    rows_per_statement,
     tags_of,
 )
 from spanbase.storage.sql.dialects import postgres_type_name, register_json_text_dumper
 from spanbase.storage.sql.engine import connect_postgres, connect_sqlite, database_url, is_sqlite
+from spanbase.storage.sql.reads import MAX_LISTED_DAYS
+from spanbase.storage.sql.statements import POSTGRES, SQLITE, Execute, Sql, chunks, rows_per_statement
 from spanbase.storage.sql.tables import spans
 
 _RECORD_FIELDS = tuple(f for f in SpanRecord.__dataclass_fields__ if f not in ("payload_json", "tags"))
@@ -142,21 +138,31 @@ def _derived_of(records: Sequence[SpanRecord], plan: _Plan, prepared: Sequence[o
     return merged
 
 
-def spans_of_traces(sql: Sql, columns: str, days: int, keys: int) -> str:
-    """Spans of some trace keys on some days (ix_spans_trace). The columns start with org_id,
-    environment and trace_unique_id, which the caller checks (see tables.py, ix_spans_trace)."""
-    p = sql.param
-    return (
-        f"SELECT org_id, environment, trace_unique_id, {columns} FROM spans "
-        f"WHERE day IN ({', '.join([p] * days)}) AND trace_key IN ({', '.join([p] * keys)})"
-    )
+def spans_of_traces(
+    sql: Sql, columns: str, days: Sequence[tuple[int, int]], keys: Sequence[int]
+) -> tuple[str, list[Any]]:
+    """Spans of some trace keys on the days of the traces (first and last day of each), and the
+    parameters: ix_spans_trace searched day by day, or over one range of days for traces spanning
+    longer than MAX_LISTED_DAYS. The columns start with org_id, environment and trace_unique_id, which
+    the caller checks (see tables.py, ix_spans_trace)."""
+    first, last = min(d[0] for d in days), max(d[1] for d in days)
+    listed: set[int] = set()
+    for a, b in days:
+        if b - a >= MAX_LISTED_DAYS or len(listed) >= MAX_LISTED_DAYS:
+            listed.clear()
+            break
+        listed.update(range(a, b + 1))
+    if listed:
+        on_days, day_params = sql.any_of("day", sorted(listed))
+    else:
+        on_days, day_params = f"day BETWEEN {sql.param} AND {sql.param}", [first, last]
+    of_keys, key_params = sql.any_of("trace_key", keys)
+    text = f"SELECT org_id, environment, trace_unique_id, {columns} FROM spans WHERE {on_days} AND {of_keys}"
+    return text, [*day_params, *key_params]
 
 
-def _days(traces: Iterable[StoredTrace]) -> list[int]:
-    days: set[int] = set()
-    for t in traces:
-        days.update(range(t.delta.first_day, t.delta.last_day + 1))
-    return sorted(days)
+def _days(traces: Iterable[StoredTrace]) -> list[tuple[int, int]]:
+    return [(t.delta.first_day, t.delta.last_day) for t in traces]
 
 
 class _Writer:
@@ -215,10 +221,9 @@ class _Writer:
         for (org, env), traces in wanted.items():
             for chunk in chunks(sorted(traces), _CHUNK):
                 days = _days(stored[(org, env, t)] for t in chunk)
-                keys = _keys(chunk)
-                sql = spans_of_traces(self._sql, "span_unique_id, unique_id", len(days), len(keys))
+                sql, params = spans_of_traces(self._sql, "span_unique_id, unique_id", days, _keys(chunk))
                 names = set(chunk)
-                for row_org, row_env, trace, span, unique_id in execute(sql, [*days, *keys]):
+                for row_org, row_env, trace, span, unique_id in execute(sql, params):
                     if row_org == org and row_env == env and trace in names and span is not None:
                         found.setdefault((org, env, trace, span), unique_id)
         return found
@@ -234,7 +239,6 @@ class _Writer:
 
     def delete_traces(self, org_id: int, environments: Sequence[str], trace_ids: Sequence[str]) -> int:
         """Delete whole traces with everything derived from their spans; how many traces there were."""
-        p = self._sql.param
         deleted = 0
         with self._transaction() as tx:
             execute = tx.execute
@@ -243,13 +247,12 @@ class _Writer:
             for (_, env), traces in _by_scope(stored).items():
                 for chunk in chunks(sorted(traces), _CHUNK):
                     days = _days(stored[(org_id, env, t)] for t in chunk)
-                    keys = _keys(chunk)
-                    rows = execute(spans_of_traces(self._sql, _SELECT_LIGHT, len(days), len(keys)), [*days, *keys])
+                    rows = execute(*spans_of_traces(self._sql, _SELECT_LIGHT, days, _keys(chunk)))
                     names = set(chunk)
                     spans = [_record(row[3:]) for row in rows if row[0] == org_id and row[1] == env and row[2] in names]
                     self._delete_spans(execute, spans)
                     ids = [stored[(org_id, env, t)].id for t in chunk]
-                    execute(f"DELETE FROM traces WHERE id IN ({', '.join([p] * len(ids))})", ids)
+                    execute(*self._in("DELETE FROM traces WHERE {}", "id", ids))
                     deleted += len(ids)
         return deleted
 
@@ -261,9 +264,8 @@ class _Writer:
             where = " OR ".join([f"(tag = {p} AND timestamp_us = {p} AND span_id = {p})"] * len(tag_chunk))
             execute(f"DELETE FROM span_tags WHERE {where}", [v for row in tag_chunk for v in row])
         for id_chunk in chunks([span_id for span_id, _ in spans], _CHUNK):
-            marks = ", ".join([p] * len(id_chunk))
-            execute(f"DELETE FROM span_payloads WHERE span_id IN ({marks})", id_chunk)
-            execute(f"DELETE FROM spans WHERE id IN ({marks})", id_chunk)
+            execute(*self._in("DELETE FROM span_payloads WHERE {}", "span_id", id_chunk))
+            execute(*self._in("DELETE FROM spans WHERE {}", "id", id_chunk))
         self._derived.merge_rollups(execute, derived.rollups, -1)
         self._derived.subtract_entities(execute, derived)
 
@@ -313,6 +315,10 @@ class _Writer:
 
     def _json_param(self) -> str:
         return self._sql.param
+
+    def _in(self, template: str, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        where, params = self._sql.any_of(column, values)
+        return template.format(where), params
 
 
 def rebuild_derived(dbapi_connection: Any, dialect: str, chunk: int = 2000) -> int:
@@ -444,7 +450,10 @@ class PostgresBatchWriter(_Writer):
             raise
 
     def _analyze(self, execute: Execute) -> None:
-        execute("ANALYZE spans, span_tags, traces, threads, customers, rollups", ())
+        # The tables whose plans depend on their size; autovacuum keeps up with the rest. The metadata
+        # index is sampled too: the summary of a metadata filter joins it, and PostgreSQL chose a
+        # nested loop over it when it believed it empty.
+        execute("ANALYZE spans, span_tags, traces", ())
 
     def _json_param(self) -> str:
         return "%s::jsonb"

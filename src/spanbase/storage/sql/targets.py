@@ -3,7 +3,7 @@ rollups (query/fields.py names the fields; storage/sql/filters.py compiles condi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, exists, false, func, or_, select
@@ -34,13 +34,16 @@ def span_columns() -> dict[str, Expr]:
     return columns
 
 
-def _unique_ids(c: Condition) -> Pred:
-    """unique_id has no index, but holds the row id: look the rows up by it."""
-    ids = [str(v) for v in c.values]
-    row_ids = [r for r in (row_id_of(u) for u in ids) if r is not None]
-    if not row_ids:
-        return false()
-    return and_(spans.c.id.in_(row_ids), spans.c.unique_id.in_(ids))
+def _unique_ids(dialect: Dialect) -> Callable[[Condition], Pred]:
+    def by_row_ids(c: Condition) -> Pred:
+        """unique_id has no index, but holds the row id: look the rows up by it."""
+        ids = [str(v) for v in c.values]
+        row_ids = sorted({r for r in (row_id_of(u) for u in ids) if r is not None})
+        if not row_ids:
+            return false()
+        return and_(dialect.one_of(spans.c.id, row_ids), dialect.one_of(spans.c.unique_id, ids))
+
+    return by_row_ids
 
 
 def metadata_tags(scope: Scope, key: str, values: Sequence[str]) -> list[int]:
@@ -52,7 +55,7 @@ def span_target(dialect: Dialect, scope: Scope) -> Target:
     def tagged(key: str, values: Sequence[str]) -> Pred:
         # One primary-key probe of span_tags per span looked at: a list page stops after a page of hits.
         probe = select(span_tags.c.span_id).where(
-            span_tags.c.tag.in_(metadata_tags(scope, key, values)),
+            dialect.one_of(span_tags.c.tag, metadata_tags(scope, key, values)),
             span_tags.c.timestamp_us == spans.c.timestamp_us,
             span_tags.c.span_id == spans.c.id,
         )
@@ -63,7 +66,7 @@ def span_target(dialect: Dialect, scope: Scope) -> Target:
         span_columns(),
         metadata=spans.c.metadata,
         metadata_tags=tagged,
-        special={(f, op): _unique_ids for f in ("unique_id",) for op in (Op.EQ, Op.IN)},
+        special={("unique_id", op): _unique_ids(dialect) for op in (Op.EQ, Op.IN)},
     )
 
 
