@@ -16,6 +16,7 @@ ever run for a filter that did not parse.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -191,11 +192,12 @@ class _Parser:
                 raise BadFilter(f"filter field {_show(key)}: unknown key or operator {_show(r['operator'])}")
         return self.rules(key, rules)
 
-    def dashboard_list(self, rules: list[Any]) -> Node | None:
-        """The legacy dashboard form: a list of filter objects naming their field as `metric`."""
+    def dashboard_list(self, rules: list[Any], default: Connector) -> Node | None:
+        """The legacy dashboard form: a list of filter objects naming their field as `metric`, joined
+        like the rules of an object (the body's `operator` included)."""
         items: list[Node] = []
         joins: list[Connector] = []
-        pending: Connector = "AND"
+        pending: Connector = default
         for rule in rules:
             if not isinstance(rule, Mapping):
                 raise BadFilter("a filters list must hold filter objects")
@@ -206,7 +208,7 @@ class _Parser:
             if items:
                 joins.append(pending)
             items.append(node)
-            pending = _connector(name, rule.get("connector")) or "AND"
+            pending = _connector(name, rule.get("connector")) or default
         return _group(items, joins)
 
     # ---- one condition
@@ -314,12 +316,21 @@ def _typed(name: str, field_type: FieldType, v: Any) -> object:
         return _stored(v) if isinstance(v, str) else str(v)
     if field_type is FieldType.METADATA:
         # Metadata values are stored as strings, non-strings as their JSON text (ingest/normalize.py).
-        return _stored(v) if isinstance(v, str) else orjson.dumps(v).decode()
+        return _stored(v) if isinstance(v, str) else _json_text(v)
     if field_type in (FieldType.NUMBER, FieldType.INTEGER):
         return _number(name, v)
     if field_type is FieldType.BOOLEAN:
         return _boolean(name, v)
     return _time(name, v)
+
+
+def _json_text(v: bool | int | float) -> str:
+    """A scalar as ingest stores it in metadata (coerce_metadata): orjson's text, the stdlib's for an
+    integer past 64 bits (which orjson refuses)."""
+    try:
+        return orjson.dumps(v).decode()
+    except TypeError:
+        return json.dumps(v)
 
 
 def _stored(text: str) -> str:
@@ -427,7 +438,7 @@ def parse_filters(raw: Any, view: View, operator: Any = None) -> Node | None:
     default = _connector("operator", operator) or "AND"
     parser = _Parser(view)
     if isinstance(raw, list):
-        node = parser.dashboard_list(raw)
+        node = parser.dashboard_list(raw, default)
     elif isinstance(raw, Mapping):
         node = parser.mapping(raw, default, 0)
     else:

@@ -430,10 +430,9 @@ class DerivedWriter:
         self._sql = sql
         self._trace_key = trace_key
 
-    def insert_tags(self, execute: Execute, tags: Sequence[tuple[int, int, int]]) -> None:
+    def insert_tags(self, tx: Any, tags: Sequence[tuple[int, int, int]]) -> None:
         """(tag, timestamp_us, span_id) rows."""
-        columns = columns_of(span_tags, ("tag", "timestamp_us", "span_id"))
-        self._sql.insert(execute, "INSERT INTO span_tags (tag, timestamp_us, span_id)", columns, tags)
+        self._sql.insert(tx, span_tags, ("tag", "timestamp_us", "span_id"), tags)
 
     def load_traces(self, execute: Execute, keys: Iterable[EntityKey]) -> StoredTraces:
         """The stored rows of these traces (those that exist)."""
@@ -455,8 +454,8 @@ class DerivedWriter:
                         stored[(org, env, row[3])] = StoredTrace(int(row[0]), delta)
         return stored
 
-    def add(self, execute: Execute, d: Derived, stored: StoredTraces) -> None:
-        """Add new spans' deltas; their tags are written by the caller (by COPY on PostgreSQL)."""
+    def add(self, tx: Any, d: Derived, stored: StoredTraces) -> None:
+        """Add new spans' deltas; their tags are written by the caller."""
         inserts: list[Row] = []
         updates: list[Row] = []
         for key, t in d.traces.items():
@@ -468,11 +467,9 @@ class DerivedWriter:
             else:
                 have.delta.merge(t)
                 updates.append((have.id, org, env, trace, self._trace_key(trace), *_trace_values(have.delta)))
-        names = ", ".join(_TRACE_COLUMNS)
-        self._sql.insert(execute, f"INSERT INTO traces ({names})", columns_of(traces, _TRACE_COLUMNS), inserts)
+        self._sql.insert(tx, traces, _TRACE_COLUMNS, inserts)
         # An upsert on the primary key: a multi-row UPDATE both databases run.
-        with_id = columns_of(traces, ("id", *_TRACE_COLUMNS))
-        self._sql.insert(execute, f"INSERT INTO traces (id, {names})", with_id, updates, _TRACE_UPDATE)
+        self._sql.insert(tx, traces, ("id", *_TRACE_COLUMNS), updates, _TRACE_UPDATE)
         for table, deltas in (("threads", d.threads), ("customers", d.customers)):
             sums, extra = _sums(table), _EXTRA[table]
             rows = [
@@ -487,13 +484,12 @@ class DerivedWriter:
                 )
                 for (org, env, ident), e in deltas.items()
             ]
-            columns = _entity_columns(table)
-            head = f"INSERT INTO {table} ({', '.join(columns)})"
-            self._sql.insert(execute, head, columns_of(_TABLES[table], columns), rows, _entity_tail(self._sql, table))
-        self.merge_rollups(execute, d.rollups, 1)
+            self._sql.insert(tx, _TABLES[table], _entity_columns(table), rows, _entity_tail(self._sql, table))
+        self.merge_rollups(tx, d.rollups, 1)
 
-    def merge_rollups(self, execute: Execute, deltas: dict[RollupKey, Aggregate], sign: int) -> None:
+    def merge_rollups(self, tx: Any, deltas: dict[RollupKey, Aggregate], sign: int) -> None:
         """Read the stored rows of these keys, add (or subtract) the deltas, write them back."""
+        execute = tx.execute
         keys = list(deltas)
         stored: dict[RollupKey, Aggregate] = {}
         key_columns = columns_of(rollups, _ROLLUP_KEY)
@@ -510,8 +506,7 @@ class DerivedWriter:
                 gone.append(key)
             else:
                 upserts.append((*key, *agg.scalars(), histogram.encode(agg.hist)))
-        head = f"INSERT INTO rollups ({', '.join(_ROLLUP_COLUMNS)})"
-        self._sql.insert(execute, head, columns_of(rollups, _ROLLUP_COLUMNS), upserts, _ROLLUP_UPSERT)
+        self._sql.insert(tx, rollups, _ROLLUP_COLUMNS, upserts, _ROLLUP_UPSERT)
         where = " AND ".join(f"{c} = {self._sql.param}" for c in _ROLLUP_KEY)
         for key in gone:
             execute(f"DELETE FROM rollups WHERE {where}", key)
