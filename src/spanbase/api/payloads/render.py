@@ -47,11 +47,19 @@ def as_text(value: Any) -> str | None:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+# Detail fields a list row leaves out unless include_fields names them (spec §2.3: "the list omits
+# some detail fields ... use retrieve for full detail"): the legacy copies of input and output, and the
+# raw provider bodies. Without them a page of 50 chat spans measured 521 -> 270 KB.
+LIST_OMITS = frozenset(
+    {"prompt_messages", "completion_message", "completion_messages", "full_request", "full_response"}
+)
+
+
 def span_row(span: dict[str, Any], organization_id: str, fields: frozenset[str] | None) -> dict[str, Any]:
     """One row of a span list: the detail shape with input and output as text, cut to `fields`."""
     out = span_detail(span, organization_id)
     out["input"] = as_text(out.get("input"))
     out["output"] = as_text(out.get("output"))
     if fields is not None:
-        out = {k: v for k, v in out.items() if k in fields or k in ("id", "unique_id")}
-    return out
+        return {k: v for k, v in out.items() if k in fields or k in ("id", "unique_id")}
+    return {k: v for k, v in out.items() if k not in LIST_OMITS}

@@ -126,31 +126,30 @@ class SpanQueries:
         self, conn: Connection, org_id: int, environment: str, trace_id: str, first_day: int, last_day: int
     ) -> list[dict[str, Any]]:
         """Every span of one trace, with payloads, in start order (its days come from its trace row)."""
-        query = (
-            select(*LIGHT_COLUMNS)
-            .where(
-                on_days(first_day * DAY_US, last_day * DAY_US),
-                spans.c.trace_key == trace_key(trace_id),
-                spans.c.org_id == org_id,
-                spans.c.environment == environment,
-                spans.c.trace_unique_id == trace_id,
-            )
-            .order_by(spans.c.start_time_us, spans.c.id)
+        where = (
+            on_days(first_day * DAY_US, last_day * DAY_US),
+            spans.c.trace_key == trace_key(trace_id),
+            spans.c.org_id == org_id,
+            spans.c.environment == environment,
+            spans.c.trace_unique_id == trace_id,
         )
-        return with_payloads(conn, (dict(r) for r in conn.execute(query).mappings()))
+        return self._found(conn, where, (spans.c.start_time_us, spans.c.id))
 
     def thread_spans(
         self, conn: Connection, scope: Scope, environment: str, thread_id: str, window: Window
     ) -> list[dict[str, Any]]:
         """Every span of one thread, with payloads, in time order (its days from its thread row)."""
-        query = (
-            select(*LIGHT_COLUMNS)
-            .where(
-                spans.c.org_id == scope.org_id,
-                spans.c.environment == environment,
-                on_days(window.start_us, window.end_us),
-                spans.c.thread_identifier == thread_id,
-            )
-            .order_by(spans.c.timestamp_us, spans.c.id)
+        where = (
+            spans.c.org_id == scope.org_id,
+            spans.c.environment == environment,
+            on_days(window.start_us, window.end_us),
+            spans.c.thread_identifier == thread_id,
         )
-        return with_payloads(conn, (dict(r) for r in conn.execute(query).mappings()))
+        return self._found(conn, where, (spans.c.timestamp_us, spans.c.id))
+
+    def _found(self, conn: Connection, where: Sequence[Any], order: Sequence[Any]) -> list[dict[str, Any]]:
+        """Spans by ids found first, then read: asked for every column at once, SQLite's planner walked
+        the organization's time index in order (a thread of 50 spans: 550 ms at 1M spans); asked for ids,
+        it searches the index that leads with the day (4 ms)."""
+        ids = [int(i) for i in conn.execute(select(spans.c.id).where(*where).order_by(*order)).scalars()]
+        return with_payloads(conn, self._rows(conn, ids))
