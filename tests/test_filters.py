@@ -367,6 +367,8 @@ def test_strings_and_metadata_values_are_text() -> None:
     assert one(rule("metadata__n", "", 1.5)).values == ("1.5",)
     assert one(rule("metadata__n", "", False)).values == ("false",)
     assert one(rule("metadata__n", "in", "3", 3)).values == ("3", "3")
+    # An integer past 64 bits (a caller's, not JSON's: orjson reads those as floats) as ingest writes it.
+    assert one(rule("metadata__n", "", 2**70)).values == (str(2**70),)
 
 
 def test_values_that_are_not_values() -> None:
@@ -485,6 +487,9 @@ def test_nesting_limit() -> None:
     g = group(_alternating(MAX_NESTING))
     assert len(set(g.joins)) == 2
     bad(_alternating(MAX_NESTING + 1), str(MAX_NESTING))
+    # Levels add up through groups.
+    assert parse({"g": {"connector": "OR", "filter_params": _alternating(MAX_NESTING - 1)}, **rule("model", "", "x")})
+    bad({"g": {"connector": "OR", "filter_params": _alternating(MAX_NESTING)}, **rule("model", "", "x")}, "nest")
     # Rules that all say AND (or all OR) are one level, however many.
     flat = {"cost": [{"operator": "gt", "value": [i], "connector": "OR"} for i in range(MAX_CONDITIONS)]}
     assert group(flat).joins == ("OR",) * (MAX_CONDITIONS - 1)
@@ -543,6 +548,12 @@ def test_the_dashboard_list_form() -> None:
     )
     assert [c.field for c in conditions(g)] == ["model", "cost", "stream"]
     assert g.joins == ("OR", "AND")
+    # The body's operator joins the objects that say nothing, as in the object form.
+    listed = [
+        {"metric": "model", "value": ["a"]},
+        {"metric": "cost", "operator": "gt", "value": [1], "connector": "AND"},
+    ]
+    assert group([*listed, {"metric": "stream", "value": [True]}], operator="OR").joins == ("OR", "AND")
     bad([{"operator": "", "value": ["a"]}], "metric")
     bad([{"metric": 3, "operator": "", "value": ["a"]}], "metric")
     bad(["model"], "filter objects")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from typing import Any, assert_never
 
@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import ARRAY, TypeEngine
 
-from spanbase.domain.filters import Condition, FieldType, Group, Node, Op
+from spanbase.domain.filters import Condition, FieldType, Group, Node, Op, conditions
 
 Expr = ColumnElement[Any]
 Pred = ColumnElement[bool]
@@ -154,8 +154,9 @@ class Target:
     """What a view's filters compile against.
 
     `columns` maps each field's column key (query/fields.py) to an expression. `metadata`, when the view
-    has metadata, is the JSON column; `metadata_tags(key, values)`, when the view has a metadata index,
-    gives a condition for "key is one of values" read from it. `spans_match(pred)`, on views of traces,
+    has metadata, is the JSON column; `metadata_tags(key, values, per_row)`, when the view has a metadata
+    index, gives a condition for "key is one of values" read from it (`per_row`: a lookup the planner
+    must run for each row, see _MAX_SEMI_JOINS). `spans_match(pred)`, on views of traces,
     wraps a condition on one span into "some span of the trace matches"; `span_target` is what such a
     condition compiles against.
     """
@@ -163,19 +164,38 @@ class Target:
     dialect: Dialect
     columns: Mapping[str, Expr]
     metadata: Expr | None = None
-    metadata_tags: Callable[[str, Sequence[str]], Pred] | None = None
+    metadata_tags: Callable[[str, Sequence[str], bool], Pred] | None = None
     span_level: frozenset[str] = frozenset()
     spans_match: Callable[[Pred], Pred] | None = None
     span_target: Target | None = None
     # Fields with a faster way to compile an operator than the generic one (unique_id = ...).
     special: Mapping[tuple[str, Op], Callable[[Condition], Pred]] | None = None
+    tags_per_row: bool = False
+
+
+# PostgreSQL turns each metadata-index lookup (an EXISTS) into a semi-join, and plans joins in a time
+# that grows much faster than their number: fifty equalities on metadata took 25 s to plan in a cost-
+# sorted list (a branch a day). Past a few, the lookups are kept row by row, planned in no time.
+_MAX_SEMI_JOINS = 4
 
 
 def compile_filter(node: Node | None, target: Target) -> Pred:
+    lookups = sum(1 for c in conditions(node) if c.type is FieldType.METADATA and c.op in (Op.EQ, Op.IN))
+    if lookups > _MAX_SEMI_JOINS:
+        target = _tags_per_row(target)
+    return _compile(node, target)
+
+
+def _tags_per_row(target: Target) -> Target:
+    inner = _tags_per_row(target.span_target) if target.span_target is not None else None
+    return replace(target, tags_per_row=True, span_target=inner)
+
+
+def _compile(node: Node | None, target: Target) -> Pred:
     if node is None:
         return true()
     if isinstance(node, Group):
-        preds = [compile_filter(item, target) for item in node.items]
+        preds = [_compile(item, target) for item in node.items]
         out = preds[0]
         for join, pred in zip(node.joins, preds[1:], strict=True):
             out = and_(out, pred) if join == "AND" else or_(out, pred)
@@ -355,7 +375,7 @@ def _metadata(c: Condition, target: Target) -> Pred:
     key = c.metadata_key
     values = [str(v) for v in c.values]
     if c.op in (Op.EQ, Op.IN) and target.metadata_tags is not None:
-        return target.metadata_tags(key, values) if values else false()
+        return target.metadata_tags(key, values, target.tags_per_row) if values else false()
     value = d.metadata_value(target.metadata, key)
     if c.op in (Op.ISNULL, Op.HAS_KEY):
         absent = bool(c.values[0]) if c.op is Op.ISNULL else not c.values[0]

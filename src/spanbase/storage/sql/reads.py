@@ -54,7 +54,9 @@ def order_by(dialect: Dialect, column: ColumnElement[Any], sort: Sort, *ties: Co
     out: list[Any] = []
     for col in (column, *ties):
         ordered = col.desc() if sort.descending else col.asc()
-        if dialect.name == "postgresql":
+        # Only where a NULL can be: PostgreSQL matches an index's order to the query's NULLS clause even
+        # on a NOT NULL column, and sorted a whole window by time when told "DESC NULLS LAST".
+        if dialect.name == "postgresql" and getattr(col, "nullable", True):
             ordered = ordered.nulls_last() if sort.descending else ordered.nulls_first()
         out.append(ordered)
     return out

@@ -52,14 +52,15 @@ def metadata_tags(scope: Scope, key: str, values: Sequence[str]) -> list[int]:
 
 
 def span_target(dialect: Dialect, scope: Scope) -> Target:
-    def tagged(key: str, values: Sequence[str]) -> Pred:
+    def tagged(key: str, values: Sequence[str], per_row: bool) -> Pred:
         # One primary-key probe of span_tags per span looked at: a list page stops after a page of hits.
         probe = select(span_tags.c.span_id).where(
             dialect.one_of(span_tags.c.tag, metadata_tags(scope, key, values)),
             span_tags.c.timestamp_us == spans.c.timestamp_us,
             span_tags.c.span_id == spans.c.id,
         )
-        return exists(probe)
+        # An OFFSET keeps PostgreSQL from making the EXISTS a semi-join (storage/sql/filters.py says when).
+        return exists(probe.offset(0) if per_row else probe)
 
     return Target(
         dialect,

@@ -59,23 +59,27 @@ def upgrade() -> None:
     # Trace lookups name the day and the trace key only: given the organization too, PostgreSQL's planner
     # (with the statistics of a table that grew fast) chose other indexes that lead with it, and scanned.
     op.create_index("ix_spans_trace", "spans", ["day", "trace_key"])
-    op.create_index(
-        "ix_spans_customer", "spans", ["org_id", "environment", "day", "customer_identifier", "timestamp_us"]
-    )
+    # Lists sort by (column, timestamp_us, id). SQLite keeps the row id at the end of every index; on
+    # PostgreSQL an index without it made the planner sort a whole window (233k spans) to break ties.
+    tail = ["timestamp_us", "id"] if postgres else ["timestamp_us"]
+    if postgres:
+        op.drop_index("ix_spans_org_id_environment_timestamp_us", "spans")
+        op.create_index("ix_spans_org_id_environment_timestamp_us", "spans", ["org_id", "environment", *tail])
+    op.create_index("ix_spans_customer", "spans", ["org_id", "environment", "day", "customer_identifier", *tail])
     op.create_index(
         "ix_spans_thread",
         "spans",
-        ["org_id", "environment", "day", "thread_identifier", "timestamp_us"],
+        ["org_id", "environment", "day", "thread_identifier", *tail],
         sqlite_where=sa.text("thread_identifier IS NOT NULL"),
         postgresql_where=sa.text("thread_identifier IS NOT NULL"),
     )
     # Sorts treat a missing cost as the smallest (SQLite's own order): PostgreSQL's index must say so to
-    # serve both directions, and ends in the row id, the sort's last tie-breaker.
+    # serve both directions.
     if postgres:
-        cost = ["org_id", "environment", "day", "cost NULLS FIRST", "timestamp_us", "id"]
+        cost = ["org_id", "environment", "day", "cost NULLS FIRST", *tail]
         op.create_index("ix_spans_cost", "spans", [sa.text(c) for c in cost])
     else:
-        op.create_index("ix_spans_cost", "spans", ["org_id", "environment", "day", "cost", "timestamp_us"])
+        op.create_index("ix_spans_cost", "spans", ["org_id", "environment", "day", "cost", *tail])
 
     op.create_table(
         "span_tags",
@@ -216,6 +220,9 @@ def downgrade() -> None:
         op.drop_table(table)
     for index in ("ix_spans_cost", "ix_spans_thread", "ix_spans_customer", "ix_spans_trace"):
         op.drop_index(index, "spans")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_spans_org_id_environment_timestamp_us", "spans")
+        op.create_index("ix_spans_org_id_environment_timestamp_us", "spans", ["org_id", "environment", "timestamp_us"])
     op.create_index("ix_spans_trace_key", "spans", ["trace_key"])
     with op.batch_alter_table("spans") as batch:
         for name in ("routing_time", "deployment_name", "prompt_version_number", "error_code", "organization_key_id"):
