@@ -19,7 +19,7 @@ from spanbase.domain.rollups import AGGREGATE_COLUMNS, DAILY, DAILY_BY_CUSTOMER,
 from spanbase.domain.rollups import GRAIN_US as _GRAIN_US
 from spanbase.domain.spans import LLM_LOG_TYPES, SpanRecord, is_root, tags_for
 from spanbase.storage.sql.statements import Execute, Row, Sql, columns_of
-from spanbase.storage.sql.tables import customers, rollups, span_tags, threads, traces
+from spanbase.storage.sql.tables import customers, rollups, span_tags, tag_counts, threads, traces
 
 HOUR = _GRAIN_US["hour"]
 DAY = _GRAIN_US["day"]
@@ -247,6 +247,7 @@ def derive(records: Iterable[SpanRecord]) -> Derived:
     hourly_id, by_customer_id = HOURLY.id, DAILY_BY_CUSTOMER.id
     for r in records:
         org, env, ts = r.org_id, r.environment, r.timestamp_us
+        hour = ts - ts % HOUR
         for tag in tags_of(r):
             tags.append((tag, r))
         if r.trace_unique_id:
@@ -276,7 +277,7 @@ def derive(records: Iterable[SpanRecord]) -> Derived:
                 customer.extra["email"] = r.customer_email
             customer.add(r)
         bucket = None if r.latency is None else bucket_of(r.latency)
-        hkey = (org, env, hourly_id, ts - ts % HOUR, r.model, r.status)
+        hkey = (org, env, hourly_id, hour, r.model, r.status)
         agg = hourly.get(hkey)
         if agg is None:
             agg = hourly[hkey] = Aggregate()
@@ -415,6 +416,7 @@ _ROLLUP_UPSERT = f"ON CONFLICT ({', '.join(_ROLLUP_KEY)}) DO UPDATE SET " + ", "
 )
 _ROLLUP_SELECT = ", ".join("r." + c for c in _ROLLUP_COLUMNS)
 _ROLLUP_ON = "rollups r ON " + " AND ".join(f"r.{c} = k.k{i}" for i, c in enumerate(_ROLLUP_KEY))
+_TAG_COUNT_UPSERT = "ON CONFLICT (tag, bucket_us) DO UPDATE SET n = tag_counts.n + excluded.n"
 _TRACE_UPDATE = "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _TRACE_VALUES)
 
 
@@ -431,8 +433,23 @@ class DerivedWriter:
         self._trace_key = trace_key
 
     def insert_tags(self, tx: Any, tags: Sequence[tuple[int, int, int]]) -> None:
-        """(tag, timestamp_us, span_id) rows."""
+        """(tag, timestamp_us, span_id) rows, and their hours' counts."""
         self._sql.insert(tx, span_tags, ("tag", "timestamp_us", "span_id"), tags)
+        self.count_tags(tx, tags, 1)
+
+    def count_tags(self, tx: Any, tags: Iterable[tuple[int, int, int]], sign: int) -> None:
+        """Add (or take) these (tag, timestamp_us, span_id) rows to their hours' counts; an hour left with
+        none goes."""
+        counts: dict[tuple[int, int], int] = {}
+        for tag, ts, _ in tags:
+            key = (tag, ts - ts % HOUR)
+            counts[key] = counts.get(key, 0) + 1
+        rows = [(tag, hour, sign * n) for (tag, hour), n in counts.items()]
+        self._sql.insert(tx, tag_counts, ("tag", "bucket_us", "n"), rows, _TAG_COUNT_UPSERT)
+        if sign < 0:
+            p = self._sql.param
+            for tag, hour, _ in rows:
+                tx.execute(f"DELETE FROM tag_counts WHERE tag = {p} AND bucket_us = {p} AND n <= 0", (tag, hour))
 
     def load_traces(self, execute: Execute, keys: Iterable[EntityKey]) -> StoredTraces:
         """The stored rows of these traces (those that exist)."""

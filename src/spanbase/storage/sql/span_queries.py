@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, select, union_all
@@ -11,7 +12,7 @@ from spanbase.domain.filters import Op, conditions, only_and
 from spanbase.domain.queries import ListQuery, Page, Scope, Window
 from spanbase.domain.rollups import DAY_US
 from spanbase.domain.spans import row_id_of, trace_key
-from spanbase.storage.sql.filters import Dialect, compile_filter
+from spanbase.storage.sql.filters import Dialect, Target, compile_filter
 from spanbase.storage.sql.reads import LIGHT_COLUMNS, days, in_window, on_days, order_by, scoped, with_payloads
 from spanbase.storage.sql.summaries import Summaries
 from spanbase.storage.sql.tables import spans
@@ -39,6 +40,13 @@ def _per_day_index(q: ListQuery) -> str | None:
     return None
 
 
+def _page_target(dialect: Dialect, scope: Scope) -> Target:
+    """Filters of a list page: metadata is looked up span by span as the page is walked in order, which
+    stops after a page of hits. Left free, PostgreSQL joined all of a tag's spans in the window to the
+    window's spans (152k each) and sorted them: 340 ms where the walk takes 2 ms."""
+    return replace(span_target(dialect, scope), tags_per_row=True)
+
+
 class SpanQueries:
     def __init__(self, engine: Engine, dialect: Dialect, summaries: Summaries) -> None:
         self._engine = engine
@@ -60,7 +68,7 @@ class SpanQueries:
         return (
             scoped(spans, q.scope),
             in_window(q.window),
-            compile_filter(q.filter, span_target(self._dialect, q.scope)),
+            compile_filter(q.filter, _page_target(self._dialect, q.scope)),
         )
 
     def _page_ids(self, conn: Connection, q: ListQuery) -> list[int]:
@@ -72,7 +80,7 @@ class SpanQueries:
             # Ordered across days, an index that leads with the day gives nothing: so each day gives its
             # best offset + limit rows in that index's order, and the page is cut from those.
             branches: list[Select[Any]] = []
-            target = span_target(self._dialect, q.scope)
+            target = _page_target(self._dialect, q.scope)
             start, end = q.window.start_us, q.window.end_us
             for day in days(start, end):
                 where = [scoped(spans, q.scope), spans.c.day == day, compile_filter(q.filter, target)]

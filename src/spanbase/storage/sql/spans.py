@@ -265,6 +265,7 @@ class _Writer:
         for tag_chunk in chunks(derived.tag_rows(), _CHUNK):
             where = " OR ".join([f"(tag = {p} AND timestamp_us = {p} AND span_id = {p})"] * len(tag_chunk))
             execute(f"DELETE FROM span_tags WHERE {where}", [v for row in tag_chunk for v in row])
+        self._derived.count_tags(tx, derived.tag_rows(), -1)
         for id_chunk in chunks([span_id for span_id, _ in spans], _CHUNK):
             execute(*self._in("DELETE FROM span_payloads WHERE {}", "span_id", id_chunk))
             execute(*self._in("DELETE FROM spans WHERE {}", "id", id_chunk))
@@ -308,6 +309,7 @@ class _Writer:
                         f"DELETE FROM span_tags WHERE tag = {p} AND timestamp_us = {p} AND span_id = {p}",
                         [tag, record.timestamp_us, span_id],
                     )
+                self._derived.count_tags(tx, [(t, record.timestamp_us, span_id) for t in before - after], -1)
                 self._derived.insert_tags(tx, [(t, record.timestamp_us, span_id) for t in after - before])
                 sets["metadata"] = record.metadata_json
             if sets:

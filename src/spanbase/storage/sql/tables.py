@@ -164,6 +164,18 @@ span_tags = Table(
     sqlite_with_rowid=False,
 )
 
+# How many spans of each hour have each metadata pair: a list filtered on one pair counts its whole
+# hours here and only the minutes at the window's ends in span_tags (152k index entries for a week of
+# "plan = enterprise" took 31 ms to count on PostgreSQL, 9 on SQLite).
+tag_counts = Table(
+    "tag_counts",
+    metadata,
+    Column("tag", BigInteger, primary_key=True, autoincrement=False),
+    Column("bucket_us", BigInteger, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # One row per trace, kept by the span writer: aggregates of its spans and the fields of its root.
 traces = Table(
     "traces",

@@ -91,6 +91,15 @@ def upgrade() -> None:
     )
 
     op.create_table(
+        "tag_counts",
+        sa.Column("tag", sa.BigInteger, nullable=False),
+        sa.Column("bucket_us", sa.BigInteger, nullable=False),
+        sa.Column("n", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("tag", "bucket_us", name="pk_tag_counts"),
+        sqlite_with_rowid=False,
+    )
+
+    op.create_table(
         "traces",
         sa.Column("id", big_id, nullable=False, autoincrement=True),
         sa.Column("org_id", sa.Integer, nullable=False),
@@ -216,7 +225,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("rollups", "customers", "threads", "traces", "span_tags"):
+    for table in ("rollups", "customers", "threads", "traces", "tag_counts", "span_tags"):
         op.drop_table(table)
     for index in ("ix_spans_cost", "ix_spans_thread", "ix_spans_customer", "ix_spans_trace"):
         op.drop_index(index, "spans")
