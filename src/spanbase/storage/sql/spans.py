@@ -233,7 +233,8 @@ class _Writer:
         self._written += n
         if self._written >= max(self._ANALYZE_FIRST, self._ANALYZE_GROWTH * self._analyzed_rows):
             with self._transaction() as tx:
-                rows = next(iter(tx.execute("SELECT count(*) FROM spans", ())))[0]
+                # The highest row id stands for the size (a count(*) scanned the table: 6% of the writer).
+                rows = next(iter(tx.execute("SELECT coalesce(max(id), 0) FROM spans", ())))[0]
                 self._analyze(tx.execute)
             self._analyzed_rows = int(rows)
             self._written = 0
