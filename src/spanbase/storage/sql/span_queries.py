@@ -84,6 +84,8 @@ class SpanQueries:
             start, end = q.window.start_us, q.window.end_us
             for day in days(start, end):
                 where = [scoped(spans, q.scope), spans.c.day == day, compile_filter(q.filter, target)]
+                if per_day == "ix_spans_cost":
+                    where.append(spans.c.cost.is_not(None))  # the index holds the spans that have a cost
                 if start > day * DAY_US or end < (day + 1) * DAY_US - 1:
                     # A day the window cuts: sorting by cost, its bound is checked on each row rather than
                     # used to search ("+ 0"): or SQLite's planner takes the time index and sorts the day.
@@ -96,6 +98,15 @@ class SpanQueries:
                     .limit(offset + limit)
                 )
                 branches.append(branch)
+            if per_day == "ix_spans_cost":
+                # The spans without a cost, which sort as the smallest: newest first, from the time index.
+                missing = (
+                    select(spans.c.id, column.label("s"), spans.c.timestamp_us.label("t"))
+                    .where(*self._where(q), spans.c.cost.is_(None))
+                    .order_by(*order_by(self._dialect, spans.c.timestamp_us, q.sort, spans.c.id))
+                    .limit(offset + limit)
+                )
+                branches.append(missing)
             best = union_all(*(b.subquery().select() for b in branches)).subquery()
             query = (
                 select(best.c.id)
@@ -134,14 +145,15 @@ class SpanQueries:
         self, conn: Connection, org_id: int, environment: str, trace_id: str, first_day: int, last_day: int
     ) -> list[dict[str, Any]]:
         """Every span of one trace, with payloads, in start order (its days come from its trace row)."""
-        where = (
-            on_days(first_day * DAY_US, last_day * DAY_US),
-            spans.c.trace_key == trace_key(trace_id),
-            spans.c.org_id == org_id,
-            spans.c.environment == environment,
-            spans.c.trace_unique_id == trace_id,
+        # Day and trace key only, like the writer's lookups (tables.py, ix_spans_trace): named, the
+        # organization made PostgreSQL's planner, with statistics behind the newest days, read the day
+        # through another index that leads with it. The rest is checked on the rows found.
+        query = select(spans.c.id, spans.c.org_id, spans.c.environment, spans.c.trace_unique_id).where(
+            on_days(first_day * DAY_US, last_day * DAY_US), spans.c.trace_key == trace_key(trace_id)
         )
-        return self._found(conn, where, (spans.c.start_time_us, spans.c.id))
+        ids = [i for i, org, env, t in conn.execute(query) if org == org_id and env == environment and t == trace_id]
+        rows = sorted(self._rows(conn, ids), key=lambda r: (r["start_time_us"], r["id"]))
+        return with_payloads(conn, rows)
 
     def thread_spans(
         self, conn: Connection, scope: Scope, environment: str, thread_id: str, window: Window

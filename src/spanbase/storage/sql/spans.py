@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -175,12 +176,16 @@ class _Writer:
 
     _sql: Sql
     _derived: DerivedWriter
-    # Planner statistics go stale as a table grows (PostgreSQL estimated 1 row for an organization of
-    # a million spans); they are refreshed whenever the spans written since the last refresh are as many
-    # as there were then, so a store that grows from nothing is analyzed about 20 times for a million.
+    # Planner statistics go stale as a table grows, and spans arrive in time order, so the newest days
+    # are always past what the last ANALYZE saw: PostgreSQL then estimated a day's spans at one row and
+    # picked any index that leads with the day (a trace's 5 spans read through the cost index: 18 ms, not
+    # 0.1). Statistics are refreshed whenever the spans written since the last refresh are as many as
+    # there were then, and at most a minute apart while spans keep coming (autovacuum may be off, as on
+    # the machines this was measured on).
     _ANALYZE_FIRST = 2_000
-    _ANALYZE_GROWTH = 1  # analyze again once written >= GROWTH x the rows at the last analyze
+    _ANALYZE_EVERY_S = 60.0
     _analyzed_rows = 0
+    _analyzed_at = 0.0
     _written = 0
 
     def _transaction(self) -> AbstractContextManager[Any]:
@@ -231,12 +236,16 @@ class _Writer:
 
     def count_written(self, n: int) -> None:
         self._written += n
-        if self._written >= max(self._ANALYZE_FIRST, self._ANALYZE_GROWTH * self._analyzed_rows):
+        if self._written < self._ANALYZE_FIRST:
+            return
+        stale = time.monotonic() - self._analyzed_at >= self._ANALYZE_EVERY_S
+        if stale or self._written >= self._analyzed_rows:
             with self._transaction() as tx:
                 # The highest row id stands for the size (a count(*) scanned the table: 6% of the writer).
                 rows = next(iter(tx.execute("SELECT coalesce(max(id), 0) FROM spans", ())))[0]
                 self._analyze(tx.execute)
             self._analyzed_rows = int(rows)
+            self._analyzed_at = time.monotonic()
             self._written = 0
 
     def delete_traces(self, org_id: int, environments: Sequence[str], trace_ids: Sequence[str]) -> int:
@@ -456,10 +465,6 @@ class PostgresBatchWriter(_Writer):
             if not conn.closed and not conn.broken:
                 conn.rollback()
             raise
-
-    # ANALYZE samples 30,000 rows a table, ~0.5 s once the spans are large: after the first, only each
-    # time they grew ninefold (autovacuum analyzes in between, on its own schedule).
-    _ANALYZE_GROWTH = 8
 
     def _analyze(self, execute: Execute) -> None:
         # The tables whose plans depend on their size; autovacuum keeps up with the rest. The metadata

@@ -7,6 +7,8 @@ so one migration tree gives the same names on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -59,6 +61,12 @@ api_keys = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("revoked_us", BigInteger),
 )
+
+
+def _partial(column: str) -> dict[str, Any]:
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
+
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid itself (no separate index): it must say INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -126,8 +134,18 @@ spans = Table(
     # A trace's spans, found from its row in traces (which gives its days). Looked up by day and trace key
     # alone, with organization and environment checked after: no other index leads with the day, so no
     # planner can prefer one (PostgreSQL did, given the organization, with stale statistics).
-    Index("ix_spans_trace", "day", "trace_key"),
-    Index("ix_spans_customer", "org_id", "environment", "day", "customer_identifier", "timestamp_us"),
+    Index("ix_spans_trace", "day", "trace_key", **_partial("trace_key")),
+    # Each is partial, holding only the spans that have its key, so that only a query naming that key
+    # can use it (migration 0002 says why).
+    Index(
+        "ix_spans_customer",
+        "org_id",
+        "environment",
+        "day",
+        "customer_identifier",
+        "timestamp_us",
+        **_partial("customer_identifier"),
+    ),
     Index(
         "ix_spans_thread",
         "org_id",
@@ -135,11 +153,10 @@ spans = Table(
         "day",
         "thread_identifier",
         "timestamp_us",
-        sqlite_where=text("thread_identifier IS NOT NULL"),
-        postgresql_where=text("thread_identifier IS NOT NULL"),
+        **_partial("thread_identifier"),
     ),
-    # Sorting by cost (PostgreSQL's copy of this index says NULLS FIRST and ends in id, see 0002).
-    Index("ix_spans_cost", "org_id", "environment", "day", "cost", "timestamp_us"),
+    # Sorting by cost (PostgreSQL's copy of the day-led indexes also ends in id, see 0002).
+    Index("ix_spans_cost", "org_id", "environment", "day", "cost", "timestamp_us", **_partial("cost")),
 )
 
 # The heavy part of a span, fetched by key for the rows a response returns. Keyed by the span's integer
