@@ -15,7 +15,7 @@ from spanbase.api.deps import KeyCache
 from spanbase.api.metrics import Metrics
 from spanbase.api.middleware import RequestMetrics, TrailingSlash
 from spanbase.api.responses import JSONResponse
-from spanbase.api.routes import health, spans, threads, traces
+from spanbase.api.routes import health, otlp, spans, threads, traces
 from spanbase.ingest.ingestor import SpanIngestor
 from spanbase.ingest.parsers import InlineParser, Parser, PoolParser
 from spanbase.ingest.pricing import PriceBook
@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, say: Callable[[str], None] = log.warning) 
     app.include_router(spans.router)
     app.include_router(traces.router)
     app.include_router(threads.router)
+    app.include_router(otlp.router)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(TrailingSlash)
     return app

@@ -23,7 +23,7 @@ from spanbase.ingest.pricing import PriceBook
 from spanbase.ingest.writer import SpanWriter
 
 if TYPE_CHECKING:
-    from spanbase.ingest.parsers import Parser
+    from spanbase.ingest.parsers import BodyParser, Parser
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none", "datetime"})
 
@@ -48,6 +48,8 @@ class BulkResult:
     success_count: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     records: list[SpanRecord] = field(default_factory=list)
+    # Values that were kept aside rather than refused (OTLP: an attribute of the wrong type).
+    warnings: list[str] = field(default_factory=list)
 
 
 def field_name(loc: Sequence[int | str]) -> str:
@@ -62,7 +64,7 @@ def _message(error: ErrorDetails) -> str:
     return str(error["msg"])
 
 
-def _errors_by_field(errors: list[ErrorDetails], skip: int = 0) -> dict[str, list[str]]:
+def errors_by_field(errors: list[ErrorDetails], skip: int = 0) -> dict[str, list[str]]:
     by_field: dict[str, list[str]] = defaultdict(list)
     for e in errors:
         loc = e["loc"][skip:]
@@ -106,7 +108,7 @@ def parse_create(body: bytes, who: Who, prices: PriceBook) -> SpanRecord:
         span = span_adapter.validate_json(body)
     except ValidationError as e:
         _check_json(e)
-        raise InvalidBody(_errors_by_field(e.errors())) from None
+        raise InvalidBody(errors_by_field(e.errors())) from None
     try:
         return normalize(span, who.context(prices))
     except FieldError as e:
@@ -150,9 +152,9 @@ def _valid_rows(body: bytes, error: ValidationError, result: BulkResult) -> list
         else:
             whole.append(e)
     if whole:
-        raise InvalidBody(_errors_by_field(whole))
+        raise InvalidBody(errors_by_field(whole))
     for index, errors in row_errors.items():
-        messages = "; ".join(f"{f}: {'; '.join(m)}" for f, m in _errors_by_field(errors, skip=2).items())
+        messages = "; ".join(f"{f}: {'; '.join(m)}" for f, m in errors_by_field(errors, skip=2).items())
         result.errors.append({"index": index, "error": messages})
     logs = raw_bulk_adapter.validate_json(body)["logs"]
     return [(i, span_adapter.validate_python(raw)) for i, raw in enumerate(logs) if i not in row_errors]
@@ -190,6 +192,10 @@ class SpanIngestor:
         return record
 
     async def bulk(self, body: bytes, principal: Principal) -> BulkResult:
-        result = await self.parser.bulk(body, self._who(principal, "batch"))
+        return await self.many(parse_bulk, body, principal, "batch")
+
+    async def many(self, parse: BodyParser, body: bytes, principal: Principal, log_method: str) -> BulkResult:
+        """A body of many spans (bulk, OTLP, the legacy trace ingest), parsed by `parse`, then written."""
+        result = await self.parser.parse(parse, body, self._who(principal, log_method))
         await self._writer.write(result.records)
         return result

@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from operator import attrgetter
 from typing import Any, Protocol
 
 from spanbase.domain.spans import SpanRecord
-from spanbase.ingest.ingestor import BulkResult, Who, parse_bulk
+from spanbase.ingest.ingestor import BulkResult, Who
 from spanbase.ingest.pricing import PriceBook
 
 _FIELDS = tuple(SpanRecord.__dataclass_fields__)
 _as_tuple = attrgetter(*_FIELDS)
 
+# A body of many spans -> its records and row errors: `parse_bulk`, `parse_otlp`, `parse_legacy_ingest`.
+# Module-level functions, so a worker process is sent a reference to one, not code.
+BodyParser = Callable[[bytes, Who, PriceBook], BulkResult]
+
 
 class Parser(Protocol):
     prices: PriceBook
 
-    async def bulk(self, body: bytes, who: Who) -> BulkResult: ...
+    async def parse(self, parse: BodyParser, body: bytes, who: Who) -> BulkResult: ...
 
     def close(self) -> None: ...
 
@@ -37,8 +42,8 @@ class InlineParser:
     def __init__(self, prices: PriceBook) -> None:
         self.prices = prices
 
-    async def bulk(self, body: bytes, who: Who) -> BulkResult:
-        return parse_bulk(body, who, self.prices)
+    async def parse(self, parse: BodyParser, body: bytes, who: Who) -> BulkResult:
+        return parse(body, who, self.prices)
 
     def close(self) -> None:
         pass
@@ -54,17 +59,19 @@ def _start_worker() -> None:
     _worker_prices = PriceBook()
 
 
-def _parse_in_worker(body: bytes, who: Who) -> tuple[int, list[dict[str, Any]], list[tuple[Any, ...]]]:
+def _parse_in_worker(
+    parse: BodyParser, body: bytes, who: Who
+) -> tuple[int, list[dict[str, Any]], list[tuple[Any, ...]], list[str]]:
     assert _worker_prices is not None, "the worker initializer builds the price book"
-    result = parse_bulk(body, who, _worker_prices)
-    return result.success_count, result.errors, [_as_tuple(r) for r in result.records]
+    result = parse(body, who, _worker_prices)
+    return result.success_count, result.errors, [_as_tuple(r) for r in result.records], result.warnings
 
 
 # ----------------------------------------------------------------------------------- in the server
 
 
 class PoolParser:
-    """Parses bulk bodies in `workers` processes; errors of the body (400, 413, 422) come back raised."""
+    """Parses bodies of many spans in `workers` processes; errors of the body (400, 413, 422) come back raised."""
 
     def __init__(self, workers: int, prices: PriceBook) -> None:
         self.prices = prices  # for the single-span create, parsed inline: one span is not worth a trip
@@ -73,10 +80,10 @@ class PoolParser:
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
         )
 
-    async def bulk(self, body: bytes, who: Who) -> BulkResult:
+    async def parse(self, parse: BodyParser, body: bytes, who: Who) -> BulkResult:
         loop = asyncio.get_running_loop()
-        success_count, errors, rows = await loop.run_in_executor(self._pool, _parse_in_worker, body, who)
-        return BulkResult(success_count, errors, [SpanRecord(*row) for row in rows])
+        count, errors, rows, warnings = await loop.run_in_executor(self._pool, _parse_in_worker, parse, body, who)
+        return BulkResult(count, errors, [SpanRecord(*row) for row in rows], warnings)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)

@@ -127,6 +127,11 @@ class SpanFields(TypedDict, total=False):
     span_handoffs: list[Any] | None
     span_tools: list[Any] | None
     trace_name: str | None
+    # OpenTelemetry: what an OTLP span carries beyond the fields above, kept in the span's detail
+    span_attributes: JSONObject | None
+    resource_attributes: JSONObject | None
+    span_events: list[JSONObject] | None
+    span_links: list[JSONObject] | None
     # LLM parameters, logged as sent
     temperature: float | None
     top_p: float | None

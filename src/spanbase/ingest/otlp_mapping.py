@@ -1,0 +1,462 @@
+"""An OTLP span -> the create-span fields a REST client would have sent for it (clients.md §6).
+
+Three vocabularies are understood, first match wins where they overlap: Respan's and Keywords AI's own
+(`respan.*`, `keywordsai.*`, with Traceloop's `traceloop.*` from the tracers they build on), the
+OpenTelemetry GenAI semantic conventions (`gen_ai.*`, old and new message forms), and OpenInference
+(`llm.*`, `input.value`, `session.id`, ...). Attributes that become a field are taken out; every other
+one is kept as sent in `span_attributes`, the resource's in `resource_attributes` (both in the span's
+detail); `metadata` stays the filterable map the Respan attributes fill.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from spanbase.ingest.otlp_decode import SPAN_KINDS, STATUS_ERROR, OtlpSpan
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PREFIXES = ("respan.", "keywordsai.")
+
+# respan-sdk's LOG_TYPE_MAP, for traceloop.span.kind (spec §3.7).
+_SPAN_KIND_LOG_TYPES = {
+    "workflow": "workflow",
+    "trace": "workflow",
+    "agent": "agent",
+    "task": "task",
+    "step": "task",
+    "tool": "tool",
+    "function": "tool",
+    "llm": "generation",
+    "generation": "generation",
+    "model": "generation",
+    "chat": "chat",
+    "prompt": "prompt",
+}
+# openinference.span.kind -> Respan log type.
+_OPENINFERENCE_LOG_TYPES = {
+    "LLM": "generation",
+    "CHAIN": "task",
+    "TOOL": "tool",
+    "AGENT": "agent",
+    "EMBEDDING": "embedding",
+    "RETRIEVER": "task",
+    "RERANKER": "task",
+    "GUARDRAIL": "guardrail",
+    "EVALUATOR": "task",
+    "PROMPT": "prompt",
+}
+# gen_ai.operation.name -> Respan log type.
+_OPERATION_LOG_TYPES = {
+    "chat": "chat",
+    "text_completion": "completion",
+    "generate_content": "generation",
+    "embeddings": "embedding",
+    "execute_tool": "tool",
+    "invoke_agent": "agent",
+    "create_agent": "agent",
+}
+_REQUEST_TYPES = frozenset({"chat", "completion", "embedding", "rerank"})
+LOG_METHODS = frozenset({"inference", "logging_api", "batch", "python_tracing", "ts_tracing", "tracing_integration"})
+
+# field -> attributes, first present wins.
+_SCALARS: dict[str, tuple[str, ...]] = {
+    "model": ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "model"),
+    "provider_id": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    "prompt_tokens": (
+        "prompt_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "gen_ai.usage.input_tokens",
+        "llm.token_count.prompt",
+    ),
+    "completion_tokens": (
+        "completion_tokens",
+        "gen_ai.usage.completion_tokens",
+        "gen_ai.usage.output_tokens",
+        "llm.token_count.completion",
+    ),
+    "total_request_tokens": (
+        "total_request_tokens",
+        "llm.usage.total_tokens",
+        "gen_ai.usage.total_tokens",
+        "llm.token_count.total",
+    ),
+    "prompt_cache_hit_tokens": (
+        "prompt_cache_hit_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    ),
+    "prompt_cache_creation_tokens": (
+        "prompt_cache_creation_tokens",
+        "gen_ai.usage.cache_creation_input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "llm.token_count.prompt_details.cache_write",
+    ),
+    "reasoning_tokens": (
+        "llm.usage.reasoning_tokens",
+        "gen_ai.usage.reasoning_tokens",
+        "gen_ai.usage.reasoning.output_tokens",
+        "llm.token_count.completion_details.reasoning",
+    ),
+    "temperature": ("gen_ai.request.temperature", "llm.temperature"),
+    "top_p": ("gen_ai.request.top_p", "llm.top_p"),
+    "max_tokens": ("gen_ai.request.max_tokens", "llm.request.max_tokens"),
+    "frequency_penalty": ("gen_ai.request.frequency_penalty", "llm.frequency_penalty"),
+    "presence_penalty": ("gen_ai.request.presence_penalty", "llm.presence_penalty"),
+    "stream": ("llm.is_streaming", "gen_ai.is_streaming"),
+    "reasoning_effort": ("llm.request.reasoning_effort", "gen_ai.request.reasoning_effort"),
+    "time_to_first_token": (
+        "llm.openai.chat_completions.streaming_time_to_first_token",
+        "gen_ai.response.time_to_first_chunk",
+    ),
+    "status_code": ("status_code",),
+    "span_workflow_name": ("traceloop.workflow.name",),
+    "span_path": ("traceloop.entity.path",),
+    "customer_identifier": (
+        "respan.customer_params.customer_identifier",
+        "keywordsai.customer_params.customer_identifier",
+        "respan.customer.identifier",
+        "user.id",
+    ),
+    "customer_email": ("respan.customer_params.email", "keywordsai.customer_params.email", "respan.customer.email"),
+    "customer_name": ("respan.customer_params.name", "keywordsai.customer_params.name", "respan.customer.name"),
+    "thread_identifier": (
+        "respan.threads.thread_identifier",
+        "keywordsai.threads.thread_identifier",
+        "respan.thread.id",
+        "gen_ai.conversation.id",
+        "session.id",
+    ),
+    "session_identifier": ("respan.sessions.session_identifier", "keywordsai.sessions.session_identifier"),
+    "custom_identifier": ("respan.span_params.custom_identifier", "keywordsai.span_params.custom_identifier"),
+    "trace_group_identifier": (
+        "respan.trace.trace_group_identifier",
+        "keywordsai.trace.trace_group_identifier",
+        "respan.trace_group.id",
+    ),
+    "evaluation_identifier": (
+        "respan.evaluation_params.evaluation_identifier",
+        "keywordsai.evaluation_params.evaluation_identifier",
+    ),
+    "span_tools": ("respan.span.tools",),
+    "span_handoffs": ("respan.span.handoffs",),
+}
+# Fields whose attribute holds JSON text (or, sent as a kvlist, already an object).
+_JSON_FIELDS = frozenset({"span_tools", "span_handoffs"})
+
+_INDEXED = re.compile(r"^(gen_ai\.prompt|gen_ai\.completion|llm\.input_messages|llm\.output_messages)\.(\d+)\.(.+)$")
+_MESSAGE_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.", "llm.output_messages.")
+_FUNCTION = re.compile(r"^llm\.request\.functions\.(\d+)\.(.+)$")
+
+
+def _pop_first(a: dict[str, Any], names: tuple[str, ...]) -> Any:
+    found = None
+    for name in names:
+        if name in a:
+            value = a.pop(name)  # every spelling is taken out, so none is kept twice
+            if found is None and value is not None and value != "" and value != []:
+                found = value
+    return found
+
+
+def _loads(value: Any) -> Any:
+    """JSON text -> its value; anything else (or text that is not JSON) as it is."""
+    if isinstance(value, str) and (value[:1] in ("{", "[", '"') or value in ("null", "true", "false")):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _time(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def _valid_id(value: str, size: int) -> bool:
+    return len(value) == size * 2 and value[0] != "!" and value.strip("0") != ""
+
+
+def _message_from_parts(message: dict[str, Any]) -> dict[str, Any]:
+    """A GenAI semconv message ({"role", "parts": [...]}) -> OpenAI's shape when its parts are text."""
+    parts = message.get("parts")
+    if not isinstance(parts, list):
+        return message
+    out = {k: v for k, v in message.items() if k != "parts"}
+    texts = [p.get("content") for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+    calls = [p for p in parts if isinstance(p, dict) and p.get("type") == "tool_call"]
+    if len(texts) == len(parts):
+        out["content"] = "".join(str(t) for t in texts)
+    elif calls and len(calls) + len(texts) == len(parts):
+        out["content"] = "".join(str(t) for t in texts) or None
+        out["tool_calls"] = [
+            {
+                "id": c.get("id"),
+                "type": "function",
+                "function": {"name": c.get("name"), "arguments": orjson.dumps(c.get("arguments")).decode()},
+            }
+            for c in calls
+        ]
+    else:
+        out["content"] = parts
+    return out
+
+
+def _semconv_messages(value: Any) -> list[Any] | None:
+    messages = _loads(value)
+    if not isinstance(messages, list):
+        return None
+    return [_message_from_parts(m) if isinstance(m, dict) else m for m in messages]
+
+
+def _indexed_messages(a: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """gen_ai.prompt.0.role, llm.input_messages.1.message.content, ... -> message lists by prefix."""
+    by_prefix: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for key in [k for k in a if k.startswith(_MESSAGE_PREFIXES)]:
+        m = _INDEXED.match(key)
+        if m is None:
+            continue
+        prefix, index, rest = m.group(1), int(m.group(2)), m.group(3)
+        value = a.pop(key)
+        if prefix.startswith("llm."):
+            rest = rest.removeprefix("message.")
+        by_prefix[prefix].setdefault(index, {})[rest] = value
+    return {prefix: [_message(msgs[i]) for i in sorted(msgs)] for prefix, msgs in by_prefix.items()}
+
+
+def _message(flat: dict[str, Any]) -> dict[str, Any]:
+    """One message's flattened attributes -> an OpenAI-style message."""
+    msg: dict[str, Any] = {}
+    calls: dict[int, dict[str, Any]] = defaultdict(dict)
+    contents: dict[int, dict[str, Any]] = defaultdict(dict)
+    for key, value in flat.items():
+        if key == "tool_calls":
+            msg["tool_calls"] = _loads(value)
+        elif key.startswith("tool_calls."):
+            # OpenInference: tool_calls.0.tool_call.function.name; Traceloop: tool_calls.0.name
+            index, _, rest = key.removeprefix("tool_calls.").partition(".")
+            if index.isdigit():
+                calls[int(index)][rest.removeprefix("tool_call.")] = value
+        elif key.startswith("contents."):
+            index, _, rest = key.removeprefix("contents.").partition(".")
+            if index.isdigit():
+                contents[int(index)][rest.removeprefix("message_content.")] = value
+        else:
+            msg[key] = value
+    if calls:
+        msg["tool_calls"] = [_tool_call(calls[i]) for i in sorted(calls)]
+    if contents and "content" not in msg:
+        msg["content"] = [_content_part(contents[i]) for i in sorted(contents)]
+    return msg
+
+
+def _tool_call(flat: dict[str, Any]) -> dict[str, Any]:
+    name = flat.get("function.name", flat.get("name"))
+    arguments = flat.get("function.arguments", flat.get("arguments"))
+    return {"id": flat.get("id"), "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def _content_part(flat: dict[str, Any]) -> dict[str, Any]:
+    kind = flat.get("type", "text")
+    if kind == "image":
+        return {"type": "image_url", "image_url": {"url": flat.get("image.image.url", flat.get("image.url"))}}
+    return {"type": "text", "text": flat.get("text")}
+
+
+def _tools(a: dict[str, Any]) -> list[dict[str, Any]] | None:
+    functions: dict[int, dict[str, Any]] = defaultdict(dict)
+    for key in [k for k in a if k.startswith("llm.request.functions.")]:
+        m = _FUNCTION.match(key)
+        if m:
+            functions[int(m.group(1))][m.group(2)] = a.pop(key)
+    if not functions:
+        return None
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": f.get("name"),
+                "description": f.get("description"),
+                "parameters": _loads(f.get("parameters")),
+            },
+        }
+        for _, f in sorted(functions.items())
+    ]
+
+
+def _metadata(a: dict[str, Any]) -> dict[str, Any]:
+    """respan.metadata.<k> (one attribute a key), respan.metadata (an object or JSON text of one), and
+    OpenInference's metadata (JSON text); the per-key attributes win."""
+    metadata: dict[str, Any] = {}
+    for whole in ("metadata", "keywordsai.metadata", "respan.metadata"):
+        if whole in a:
+            value = _loads(a.pop(whole))
+            if isinstance(value, dict):
+                metadata.update(value)
+            else:
+                metadata[whole] = value
+    for prefix in ("keywordsai.metadata.", "respan.metadata."):
+        for key in [k for k in a if k.startswith(prefix)]:
+            metadata[key[len(prefix) :]] = a.pop(key)
+    return metadata
+
+
+def _log_type(a: dict[str, Any]) -> str:
+    explicit = _pop_first(a, ("respan.entity.log_type", "keywordsai.entity.log_type"))
+    request_type = a.pop("llm.request.type", None)
+    kind = a.pop("traceloop.span.kind", None)
+    openinference = a.pop("openinference.span.kind", None)
+    operation = a.get("gen_ai.operation.name")  # kept: it says more than the log type
+    if explicit:
+        return str(explicit)
+    if request_type in _REQUEST_TYPES:
+        return str(request_type)
+    if isinstance(kind, str) and kind.lower() in _SPAN_KIND_LOG_TYPES:
+        return _SPAN_KIND_LOG_TYPES[kind.lower()]
+    if isinstance(openinference, str) and openinference.upper() in _OPENINFERENCE_LOG_TYPES:
+        return _OPENINFERENCE_LOG_TYPES[openinference.upper()]
+    if isinstance(operation, str) and operation in _OPERATION_LOG_TYPES:
+        return _OPERATION_LOG_TYPES[operation]
+    return "span"
+
+
+def _input_output(a: dict[str, Any], out: dict[str, Any]) -> None:
+    entity_in = a.pop("traceloop.entity.input", None)
+    entity_out = a.pop("traceloop.entity.output", None)
+    semconv_in = _semconv_messages(a.pop("gen_ai.input.messages", None))
+    semconv_out = _semconv_messages(a.pop("gen_ai.output.messages", None))
+    system = _semconv_messages(a.pop("gen_ai.system_instructions", None))
+    indexed = _indexed_messages(a)
+    value_in, in_type = a.pop("input.value", None), a.pop("input.mime_type", None)
+    value_out, out_type = a.pop("output.value", None), a.pop("output.mime_type", None)
+    if semconv_in is not None and system:
+        semconv_in = [{"role": "system", "content": _text_of(system)}, *semconv_in]
+    inputs = (
+        entity_in,
+        semconv_in,
+        indexed.get("gen_ai.prompt"),
+        indexed.get("llm.input_messages"),
+        _loads(value_in) if in_type == "application/json" else value_in,
+    )
+    outputs = (
+        entity_out,
+        _one(semconv_out),
+        _one(indexed.get("gen_ai.completion")),
+        _one(indexed.get("llm.output_messages")),
+        _loads(value_out) if out_type == "application/json" else value_out,
+    )
+    inp = next((v for v in inputs if v is not None), None)
+    output = next((v for v in outputs if v is not None), None)
+    if inp is not None:
+        out["input"] = inp
+    if output is not None:
+        out["output"] = output
+
+
+def _text_of(parts: list[Any]) -> str:
+    return "".join(str(p.get("content", "")) if isinstance(p, dict) else str(p) for p in parts)
+
+
+def _one(messages: list[Any] | None) -> Any:
+    """Completions: one message as an object (Respan's completion_message), several as a list."""
+    if messages is None:
+        return None
+    return messages[0] if len(messages) == 1 else messages
+
+
+def _status(span: OtlpSpan, a: dict[str, Any], out: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    error_message = a.pop("error.message", None)
+    if span.status_code != STATUS_ERROR:
+        if error_message is not None:
+            a["error.message"] = error_message  # only an error span has an error message
+        return
+    out["status"] = "error"
+    message = span.status_message or error_message
+    if not message:
+        for event in events:
+            if event["name"] == "exception":
+                attrs = event["attributes"]
+                message = attrs.get("exception.message") or attrs.get("exception.type")
+                if message:
+                    break
+    out["error_message"] = str(message) if message else "error"
+
+
+def span_fields(span: OtlpSpan) -> tuple[dict[str, Any], str | None]:
+    """The create-span dict for `span`, and the log method its attributes name (None: the endpoint's).
+
+    Raises ValueError naming the field when an id cannot be stored.
+    """
+    if not _valid_id(span.trace_id, 16):
+        raise ValueError("traceId: must be 32 hex digits, not all zero")
+    if not _valid_id(span.span_id, 8):
+        raise ValueError("spanId: must be 16 hex digits, not all zero")
+    if span.parent_id and not _valid_id(span.parent_id, 8):
+        raise ValueError("parentSpanId: must be 16 hex digits, or absent for a root span")
+    a = dict(span.attributes)
+    out: dict[str, Any] = {
+        "trace_unique_id": span.trace_id,
+        "span_unique_id": span.span_id,
+        "span_parent_id": span.parent_id or None,
+    }
+    name = a.pop("traceloop.entity.name", None)
+    out["span_name"] = str(name) if name else span.name
+    out["log_type"] = _log_type(a)
+    log_method = _pop_first(a, ("respan.entity.log_method", "keywordsai.entity.log_method"))
+    for field, names in _SCALARS.items():
+        value = _pop_first(a, names)
+        if value is not None:
+            out[field] = _loads(value) if field in _JSON_FIELDS else value
+    _input_output(a, out)
+    tools = _tools(a)
+    if tools:
+        out["tools"] = tools
+    metadata = _metadata(a)
+    if metadata:
+        out["metadata"] = metadata
+    for field, names in (("properties", ("respan.properties", "keywordsai.properties")),):
+        value = _pop_first(a, names)
+        if value is not None:
+            out[field] = value
+    prompt = _loads(_pop_first(a, ("respan.prompt", "keywordsai.prompt")))
+    if isinstance(prompt, dict):
+        out["prompt"] = prompt
+        if prompt.get("prompt_id"):
+            out["prompt_id"] = str(prompt["prompt_id"])
+        if isinstance(prompt.get("variables"), dict):
+            out["variables"] = prompt["variables"]
+
+    # Times: end before start (respan's log_batch_results does it) is clamped to the start: latency 0.
+    if span.start_ns or span.end_ns:
+        start = span.start_ns or span.end_ns
+        end = max(span.end_ns or start, start)
+        out["start_time"] = _time(start)
+        out["timestamp"] = _time(end)
+        out["latency"] = (end - start) / 1e9
+
+    events = [
+        {"name": e["name"], "timestamp": _time(e["time_unix_nano"]).isoformat(), "attributes": e["attributes"]}
+        for e in span.events
+    ]
+    _status(span, a, out, events)
+    if events:
+        out["span_events"] = events
+    if span.links:
+        out["span_links"] = span.links
+    if span.scope_name:
+        a["otel.scope.name"] = span.scope_name
+    if span.scope_version:
+        a["otel.scope.version"] = span.scope_version
+    if 0 < span.kind < len(SPAN_KINDS):
+        a["otel.span.kind"] = SPAN_KINDS[span.kind]
+    if a:
+        out["span_attributes"] = a
+    if span.resource:
+        out["resource_attributes"] = span.resource
+    method = str(log_method) if log_method in LOG_METHODS else None
+    return out, method
