@@ -7,6 +7,7 @@ that does not depend on the store run on SQLite only.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 import uuid
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 
 from spanbase.domain.keys import new_key
@@ -157,6 +159,16 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) ->
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def otlp_body(n: int) -> bytes:
+    """An OTLP protobuf request of `n` spans of one new trace."""
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    trace = os.urandom(16)
+    for i in range(n):
+        spans.add(trace_id=trace, span_id=os.urandom(8), name=f"s{i}", start_time_unix_nano=time.time_ns())
+    return request.SerializeToString()
+
+
 def queued(client: httpx.Client) -> float:
     return metric_samples(client)[("spanbase_write_queue_spans", frozenset())]
 
@@ -184,8 +196,12 @@ def test_full_write_queue_answers_429_and_the_queued_requests_complete(settings:
             single = pool.submit(
                 client.post, "/api/request-logs/", json={"model": "gpt-4o", "trace_unique_id": f"{run}-f"}
             )
-            for r in [f.result(timeout=15) for f in [*refused, single]]:
-                assert r.status_code == 429, r.text
+            # OTLP exporters retry a 503 (not a 429) after Retry-After.
+            otlp = pool.submit(
+                client.post, "/v1/traces", content=otlp_body(200), headers={"Content-Type": "application/x-protobuf"}
+            )
+            for r, status in [(f.result(timeout=15), 429) for f in [*refused, single]] + [(otlp.result(15), 503)]:
+                assert r.status_code == status, r.text
                 retry_after = r.headers["Retry-After"]
                 assert retry_after.isdigit() and int(retry_after) >= 1
                 body = r.json()
@@ -205,7 +221,7 @@ def test_full_write_queue_answers_429_and_the_queued_requests_complete(settings:
         statuses = {
             dict(labels)["status"] for name, labels in metric_samples(client) if name == "spanbase_http_requests_total"
         }
-        assert not any(s.startswith("5") for s in statuses), statuses
+        assert statuses == {"200", "201", "429", "503"}, statuses  # 503 only for the refused OTLP request
 
 
 # -- 4. /metrics -----------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ detail); `metadata` stays the filterable map the Respan attributes fill.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,6 @@ import orjson
 from spanbase.ingest.otlp_decode import SPAN_KINDS, STATUS_ERROR, OtlpSpan
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PREFIXES = ("respan.", "keywordsai.")
 
 # respan-sdk's LOG_TYPE_MAP, for traceloop.span.kind (spec §3.7).
 _SPAN_KIND_LOG_TYPES = {
@@ -63,8 +62,27 @@ _OPERATION_LOG_TYPES = {
 _REQUEST_TYPES = frozenset({"chat", "completion", "embedding", "rerank"})
 LOG_METHODS = frozenset({"inference", "logging_api", "batch", "python_tracing", "ts_tracing", "tracing_integration"})
 
-# field -> attributes, first present wins.
-_SCALARS: dict[str, tuple[str, ...]] = {
+# Field -> the attributes it is taken from, first present wins (a null, "" or [] counts as absent).
+# Names starting with "_" are not fields: span_fields() reads them to decide one.
+_SLOTS: dict[str, tuple[str, ...]] = {
+    "span_name": ("traceloop.entity.name",),
+    "_log_type": ("respan.entity.log_type", "keywordsai.entity.log_type"),
+    "_request_type": ("llm.request.type",),
+    "_span_kind": ("traceloop.span.kind",),
+    "_openinference_kind": ("openinference.span.kind",),
+    "_log_method": ("respan.entity.log_method", "keywordsai.entity.log_method"),
+    "_entity_input": ("traceloop.entity.input",),
+    "_entity_output": ("traceloop.entity.output",),
+    "_input_messages": ("gen_ai.input.messages",),
+    "_output_messages": ("gen_ai.output.messages",),
+    "_system_instructions": ("gen_ai.system_instructions",),
+    "_input_value": ("input.value",),
+    "_input_type": ("input.mime_type",),
+    "_output_value": ("output.value",),
+    "_output_type": ("output.mime_type",),
+    "_prompt": ("respan.prompt", "keywordsai.prompt"),
+    "_error_message": ("error.message",),
+    "properties": ("respan.properties", "keywordsai.properties"),
     "model": ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "model"),
     "provider_id": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
     "prompt_tokens": (
@@ -148,20 +166,77 @@ _SCALARS: dict[str, tuple[str, ...]] = {
 }
 # Fields whose attribute holds JSON text (or, sent as a kvlist, already an object).
 _JSON_FIELDS = frozenset({"span_tools", "span_handoffs"})
+# Attributes that are a whole metadata object (JSON text or a kvlist), merged in this order.
+_WHOLE_METADATA = ("metadata", "keywordsai.metadata", "respan.metadata")
+# Attribute -> (slot, rank): one dict lookup per attribute instead of one per spelling per field.
+_TAKEN = {name: (slot, rank) for slot, names in _SLOTS.items() for rank, name in enumerate(names)}
+_TAKEN.update({name: ("_metadata", rank) for rank, name in enumerate(_WHOLE_METADATA)})
+# Families of attributes, one attribute per key or per list index.
+_METADATA_PREFIXES = ("respan.metadata.", "keywordsai.metadata.")
+_INDEXED_PREFIXES = (
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "llm.request.functions.",
+)
+_FAMILIES = _METADATA_PREFIXES + _INDEXED_PREFIXES
+_ABSENT: tuple[Any, ...] = (None, "", [])
 
-_INDEXED = re.compile(r"^(gen_ai\.prompt|gen_ai\.completion|llm\.input_messages|llm\.output_messages)\.(\d+)\.(.+)$")
-_MESSAGE_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.", "llm.output_messages.")
-_FUNCTION = re.compile(r"^llm\.request\.functions\.(\d+)\.(.+)$")
+
+@dataclass
+class _Sorted:
+    """A span's attributes sorted out in one pass: field values, families, and the rest as sent."""
+
+    found: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    whole_metadata: list[tuple[int, Any]] = field(default_factory=list)
+    indexed: dict[str, dict[int, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
+    rest: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, slot: str) -> Any:
+        hit = self.found.get(slot)
+        return None if hit is None else hit[1]
 
 
-def _pop_first(a: dict[str, Any], names: tuple[str, ...]) -> Any:
-    found = None
-    for name in names:
-        if name in a:
-            value = a.pop(name)  # every spelling is taken out, so none is kept twice
-            if found is None and value is not None and value != "" and value != []:
-                found = value
-    return found
+def _sort(attributes: dict[str, Any]) -> _Sorted:
+    out = _Sorted()
+    found, rest = out.found, out.rest
+    for key, value in attributes.items():
+        hit = _TAKEN.get(key)
+        if hit is not None:
+            if value in _ABSENT:
+                continue
+            slot, rank = hit
+            if slot == "_metadata":
+                out.whole_metadata.append((rank, value))
+                continue
+            best = found.get(slot)
+            if best is None or rank < best[0]:
+                found[slot] = (rank, value)
+        elif key.startswith(_FAMILIES):
+            if not _family(out, key, value):
+                rest[key] = value
+        else:
+            rest[key] = value
+    return out
+
+
+def _family(out: _Sorted, key: str, value: Any) -> bool:
+    for prefix in _METADATA_PREFIXES:
+        if key.startswith(prefix):
+            out.metadata[key[len(prefix) :]] = value
+            return True
+    for prefix in _INDEXED_PREFIXES:
+        if key.startswith(prefix):
+            index, _, rest = key[len(prefix) :].partition(".")
+            if not index.isdigit() or not rest:
+                return False
+            if prefix.startswith("llm.") and rest.startswith("message."):
+                rest = rest[len("message.") :]  # OpenInference: llm.input_messages.0.message.role
+            out.indexed[prefix].setdefault(int(index), {})[rest] = value
+            return True
+    return False
 
 
 def _loads(value: Any) -> Any:
@@ -214,21 +289,6 @@ def _semconv_messages(value: Any) -> list[Any] | None:
     return [_message_from_parts(m) if isinstance(m, dict) else m for m in messages]
 
 
-def _indexed_messages(a: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """gen_ai.prompt.0.role, llm.input_messages.1.message.content, ... -> message lists by prefix."""
-    by_prefix: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
-    for key in [k for k in a if k.startswith(_MESSAGE_PREFIXES)]:
-        m = _INDEXED.match(key)
-        if m is None:
-            continue
-        prefix, index, rest = m.group(1), int(m.group(2)), m.group(3)
-        value = a.pop(key)
-        if prefix.startswith("llm."):
-            rest = rest.removeprefix("message.")
-        by_prefix[prefix].setdefault(index, {})[rest] = value
-    return {prefix: [_message(msgs[i]) for i in sorted(msgs)] for prefix, msgs in by_prefix.items()}
-
-
 def _message(flat: dict[str, Any]) -> dict[str, Any]:
     """One message's flattened attributes -> an OpenAI-style message."""
     msg: dict[str, Any] = {}
@@ -268,12 +328,7 @@ def _content_part(flat: dict[str, Any]) -> dict[str, Any]:
     return {"type": "text", "text": flat.get("text")}
 
 
-def _tools(a: dict[str, Any]) -> list[dict[str, Any]] | None:
-    functions: dict[int, dict[str, Any]] = defaultdict(dict)
-    for key in [k for k in a if k.startswith("llm.request.functions.")]:
-        m = _FUNCTION.match(key)
-        if m:
-            functions[int(m.group(1))][m.group(2)] = a.pop(key)
+def _tools(functions: dict[int, dict[str, Any]] | None) -> list[dict[str, Any]] | None:
     if not functions:
         return None
     return [
@@ -289,29 +344,30 @@ def _tools(a: dict[str, Any]) -> list[dict[str, Any]] | None:
     ]
 
 
-def _metadata(a: dict[str, Any]) -> dict[str, Any]:
+def _messages(by_index: dict[int, dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    return [_message(by_index[i]) for i in sorted(by_index)] if by_index else None
+
+
+def _metadata(s: _Sorted) -> dict[str, Any]:
     """respan.metadata.<k> (one attribute a key), respan.metadata (an object or JSON text of one), and
     OpenInference's metadata (JSON text); the per-key attributes win."""
     metadata: dict[str, Any] = {}
-    for whole in ("metadata", "keywordsai.metadata", "respan.metadata"):
-        if whole in a:
-            value = _loads(a.pop(whole))
-            if isinstance(value, dict):
-                metadata.update(value)
-            else:
-                metadata[whole] = value
-    for prefix in ("keywordsai.metadata.", "respan.metadata."):
-        for key in [k for k in a if k.startswith(prefix)]:
-            metadata[key[len(prefix) :]] = a.pop(key)
+    for rank, value in sorted(s.whole_metadata, key=lambda hit: hit[0]):
+        parsed = _loads(value)
+        if isinstance(parsed, dict):
+            metadata.update(parsed)
+        else:
+            metadata[_WHOLE_METADATA[rank]] = value
+    metadata.update(s.metadata)
     return metadata
 
 
-def _log_type(a: dict[str, Any]) -> str:
-    explicit = _pop_first(a, ("respan.entity.log_type", "keywordsai.entity.log_type"))
-    request_type = a.pop("llm.request.type", None)
-    kind = a.pop("traceloop.span.kind", None)
-    openinference = a.pop("openinference.span.kind", None)
-    operation = a.get("gen_ai.operation.name")  # kept: it says more than the log type
+def _log_type(s: _Sorted) -> str:
+    explicit = s.get("_log_type")
+    request_type = s.get("_request_type")
+    kind = s.get("_span_kind")
+    openinference = s.get("_openinference_kind")
+    operation = s.rest.get("gen_ai.operation.name")  # kept as an attribute: it says more than the log type
     if explicit:
         return str(explicit)
     if request_type in _REQUEST_TYPES:
@@ -325,30 +381,29 @@ def _log_type(a: dict[str, Any]) -> str:
     return "span"
 
 
-def _input_output(a: dict[str, Any], out: dict[str, Any]) -> None:
-    entity_in = a.pop("traceloop.entity.input", None)
-    entity_out = a.pop("traceloop.entity.output", None)
-    semconv_in = _semconv_messages(a.pop("gen_ai.input.messages", None))
-    semconv_out = _semconv_messages(a.pop("gen_ai.output.messages", None))
-    system = _semconv_messages(a.pop("gen_ai.system_instructions", None))
-    indexed = _indexed_messages(a)
-    value_in, in_type = a.pop("input.value", None), a.pop("input.mime_type", None)
-    value_out, out_type = a.pop("output.value", None), a.pop("output.mime_type", None)
+def _input_output(s: _Sorted, out: dict[str, Any]) -> None:
+    semconv_in = _semconv_messages(s.get("_input_messages"))
+    system = _semconv_messages(s.get("_system_instructions"))
     if semconv_in is not None and system:
         semconv_in = [{"role": "system", "content": _text_of(system)}, *semconv_in]
+    value_in, value_out = s.get("_input_value"), s.get("_output_value")
+    if s.get("_input_type") == "application/json":
+        value_in = _loads(value_in)
+    if s.get("_output_type") == "application/json":
+        value_out = _loads(value_out)
     inputs = (
-        entity_in,
+        s.get("_entity_input"),
         semconv_in,
-        indexed.get("gen_ai.prompt"),
-        indexed.get("llm.input_messages"),
-        _loads(value_in) if in_type == "application/json" else value_in,
+        _messages(s.indexed.get("gen_ai.prompt.")),
+        _messages(s.indexed.get("llm.input_messages.")),
+        value_in,
     )
     outputs = (
-        entity_out,
-        _one(semconv_out),
-        _one(indexed.get("gen_ai.completion")),
-        _one(indexed.get("llm.output_messages")),
-        _loads(value_out) if out_type == "application/json" else value_out,
+        s.get("_entity_output"),
+        _one(_semconv_messages(s.get("_output_messages"))),
+        _one(_messages(s.indexed.get("gen_ai.completion."))),
+        _one(_messages(s.indexed.get("llm.output_messages."))),
+        value_out,
     )
     inp = next((v for v in inputs if v is not None), None)
     output = next((v for v in outputs if v is not None), None)
@@ -369,11 +424,11 @@ def _one(messages: list[Any] | None) -> Any:
     return messages[0] if len(messages) == 1 else messages
 
 
-def _status(span: OtlpSpan, a: dict[str, Any], out: dict[str, Any], events: list[dict[str, Any]]) -> None:
-    error_message = a.pop("error.message", None)
+def _status(span: OtlpSpan, s: _Sorted, out: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    error_message = s.get("_error_message")
     if span.status_code != STATUS_ERROR:
         if error_message is not None:
-            a["error.message"] = error_message  # only an error span has an error message
+            s.rest["error.message"] = error_message  # only an error span has an error message
         return
     out["status"] = "error"
     message = span.status_message or error_message
@@ -398,32 +453,24 @@ def span_fields(span: OtlpSpan) -> tuple[dict[str, Any], str | None]:
         raise ValueError("spanId: must be 16 hex digits, not all zero")
     if span.parent_id and not _valid_id(span.parent_id, 8):
         raise ValueError("parentSpanId: must be 16 hex digits, or absent for a root span")
-    a = dict(span.attributes)
+    s = _sort(span.attributes)
     out: dict[str, Any] = {
         "trace_unique_id": span.trace_id,
         "span_unique_id": span.span_id,
         "span_parent_id": span.parent_id or None,
     }
-    name = a.pop("traceloop.entity.name", None)
-    out["span_name"] = str(name) if name else span.name
-    out["log_type"] = _log_type(a)
-    log_method = _pop_first(a, ("respan.entity.log_method", "keywordsai.entity.log_method"))
-    for field, names in _SCALARS.items():
-        value = _pop_first(a, names)
-        if value is not None:
-            out[field] = _loads(value) if field in _JSON_FIELDS else value
-    _input_output(a, out)
-    tools = _tools(a)
+    for slot, (_, value) in s.found.items():
+        if slot[0] != "_":
+            out[slot] = _loads(value) if slot in _JSON_FIELDS else value
+    out["span_name"] = str(out.get("span_name") or span.name)
+    out["log_type"] = _log_type(s)
+    _input_output(s, out)
+    tools = _tools(s.indexed.get("llm.request.functions."))
     if tools:
         out["tools"] = tools
-    metadata = _metadata(a)
-    if metadata:
-        out["metadata"] = metadata
-    for field, names in (("properties", ("respan.properties", "keywordsai.properties")),):
-        value = _pop_first(a, names)
-        if value is not None:
-            out[field] = value
-    prompt = _loads(_pop_first(a, ("respan.prompt", "keywordsai.prompt")))
+    if s.metadata or s.whole_metadata:
+        out["metadata"] = _metadata(s)
+    prompt = _loads(s.get("_prompt"))
     if isinstance(prompt, dict):
         out["prompt"] = prompt
         if prompt.get("prompt_id"):
@@ -443,20 +490,21 @@ def span_fields(span: OtlpSpan) -> tuple[dict[str, Any], str | None]:
         {"name": e["name"], "timestamp": _time(e["time_unix_nano"]).isoformat(), "attributes": e["attributes"]}
         for e in span.events
     ]
-    _status(span, a, out, events)
+    _status(span, s, out, events)
     if events:
         out["span_events"] = events
     if span.links:
         out["span_links"] = span.links
+    rest = s.rest
     if span.scope_name:
-        a["otel.scope.name"] = span.scope_name
+        rest["otel.scope.name"] = span.scope_name
     if span.scope_version:
-        a["otel.scope.version"] = span.scope_version
+        rest["otel.scope.version"] = span.scope_version
     if 0 < span.kind < len(SPAN_KINDS):
-        a["otel.span.kind"] = SPAN_KINDS[span.kind]
-    if a:
-        out["span_attributes"] = a
+        rest["otel.span.kind"] = SPAN_KINDS[span.kind]
+    if rest:
+        out["span_attributes"] = rest
     if span.resource:
         out["resource_attributes"] = span.resource
-    method = str(log_method) if log_method in LOG_METHODS else None
-    return out, method
+    log_method = s.get("_log_method")
+    return out, (str(log_method) if log_method in LOG_METHODS else None)
