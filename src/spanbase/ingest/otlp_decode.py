@@ -78,7 +78,30 @@ def _pb_value(v: AnyValue) -> Any:
 
 
 def _pb_attributes(attributes: Any) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value) for kv in attributes}
+    out: dict[str, Any] = {}
+    for kv in attributes:
+        v = kv.value
+        # Most values are strings: read them here rather than through a call (~25 attributes a span).
+        out[kv.key] = v.string_value if v.WhichOneof("value") == "string_value" else _pb_value(v)
+    return out
+
+
+def _pb_events(events: Any) -> list[dict[str, Any]]:
+    return [
+        {"name": e.name, "time_unix_nano": e.time_unix_nano, "attributes": _pb_attributes(e.attributes)} for e in events
+    ]
+
+
+def _pb_links(links: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "trace_id": link.trace_id.hex(),
+            "span_id": link.span_id.hex(),
+            "trace_state": link.trace_state,
+            "attributes": _pb_attributes(link.attributes),
+        }
+        for link in links
+    ]
 
 
 def decode_protobuf(body: bytes) -> Iterator[OtlpSpan]:
@@ -103,19 +126,8 @@ def decode_protobuf(body: bytes) -> Iterator[OtlpSpan]:
                     status_code=s.status.code,
                     status_message=s.status.message,
                     attributes=_pb_attributes(s.attributes),
-                    events=[
-                        {"name": e.name, "time_unix_nano": e.time_unix_nano, "attributes": _pb_attributes(e.attributes)}
-                        for e in s.events
-                    ],
-                    links=[
-                        {
-                            "trace_id": link.trace_id.hex(),
-                            "span_id": link.span_id.hex(),
-                            "trace_state": link.trace_state,
-                            "attributes": _pb_attributes(link.attributes),
-                        }
-                        for link in s.links
-                    ],
+                    events=_pb_events(s.events) if s.events else [],
+                    links=_pb_links(s.links) if s.links else [],
                     resource=resource,
                     scope_name=scope_name,
                     scope_version=scope_version,

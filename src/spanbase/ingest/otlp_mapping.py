@@ -171,16 +171,18 @@ _WHOLE_METADATA = ("metadata", "keywordsai.metadata", "respan.metadata")
 # Attribute -> (slot, rank): one dict lookup per attribute instead of one per spelling per field.
 _TAKEN = {name: (slot, rank) for slot, names in _SLOTS.items() for rank, name in enumerate(names)}
 _TAKEN.update({name: ("_metadata", rank) for rank, name in enumerate(_WHOLE_METADATA)})
-# Families of attributes, one attribute per key or per list index.
-_METADATA_PREFIXES = ("respan.metadata.", "keywordsai.metadata.")
-_INDEXED_PREFIXES = (
-    "gen_ai.prompt.",
-    "gen_ai.completion.",
-    "llm.input_messages.",
-    "llm.output_messages.",
-    "llm.request.functions.",
-)
-_FAMILIES = _METADATA_PREFIXES + _INDEXED_PREFIXES
+# Families of attributes, one attribute a metadata key or a list index (gen_ai.prompt.0.role), found
+# by the key up to its second dot: "metadata", or the family's prefix. Tools are one level deeper
+# (llm.request.functions.0.name), under "llm.request.".
+_FAMILY_OF = {
+    "respan.metadata.": "metadata",
+    "keywordsai.metadata.": "metadata",
+    "gen_ai.prompt.": "gen_ai.prompt.",
+    "gen_ai.completion.": "gen_ai.completion.",
+    "llm.input_messages.": "llm.input_messages.",
+    "llm.output_messages.": "llm.output_messages.",
+    "llm.request.": "llm.request.",
+}
 _ABSENT: tuple[Any, ...] = (None, "", [])
 
 
@@ -201,9 +203,9 @@ class _Sorted:
 
 def _sort(attributes: dict[str, Any]) -> _Sorted:
     out = _Sorted()
-    found, rest = out.found, out.rest
+    found, rest, taken, families = out.found, out.rest, _TAKEN, _FAMILY_OF
     for key, value in attributes.items():
-        hit = _TAKEN.get(key)
+        hit = taken.get(key)
         if hit is not None:
             if value in _ABSENT:
                 continue
@@ -214,29 +216,30 @@ def _sort(attributes: dict[str, Any]) -> _Sorted:
             best = found.get(slot)
             if best is None or rank < best[0]:
                 found[slot] = (rank, value)
-        elif key.startswith(_FAMILIES):
-            if not _family(out, key, value):
-                rest[key] = value
-        else:
+            continue
+        # A family is named by the key up to its second dot ("respan.metadata.", "gen_ai.prompt.").
+        cut = key.find(".", key.find(".") + 1) + 1
+        family = families.get(key[:cut]) if cut else None
+        if family is None or not _family(out, family, key[cut:], value):
             rest[key] = value
     return out
 
 
-def _family(out: _Sorted, key: str, value: Any) -> bool:
-    for prefix in _METADATA_PREFIXES:
-        if key.startswith(prefix):
-            out.metadata[key[len(prefix) :]] = value
-            return True
-    for prefix in _INDEXED_PREFIXES:
-        if key.startswith(prefix):
-            index, _, rest = key[len(prefix) :].partition(".")
-            if not index.isdigit() or not rest:
-                return False
-            if prefix.startswith("llm.") and rest.startswith("message."):
-                rest = rest[len("message.") :]  # OpenInference: llm.input_messages.0.message.role
-            out.indexed[prefix].setdefault(int(index), {})[rest] = value
-            return True
-    return False
+def _family(out: _Sorted, family: str, tail: str, value: Any) -> bool:
+    if family == "metadata":
+        out.metadata[tail] = value
+        return True
+    if family == "llm.request.":
+        if not tail.startswith("functions."):
+            return False
+        family, tail = "llm.request.functions.", tail[len("functions.") :]
+    index, _, rest = tail.partition(".")
+    if not index.isdigit() or not rest:
+        return False
+    if rest.startswith("message."):
+        rest = rest[len("message.") :]  # OpenInference: llm.input_messages.0.message.role
+    out.indexed[family].setdefault(int(index), {})[rest] = value
+    return True
 
 
 def _loads(value: Any) -> Any:
