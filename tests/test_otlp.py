@@ -452,6 +452,7 @@ def test_genai_semantic_conventions(client: TestClient) -> None:
     call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}
     assert s["output"] == {"role": "assistant", "content": None, "tool_calls": [call], "finish_reason": "tool_call"}
     assert s["has_tool_calls"] is True
+    assert s["tool_calls"] == [call]
     assert s["cost"] > 0
     assert s["span_attributes"]["gen_ai.operation.name"] == "chat"
     assert s["span_attributes"]["server.address"] == "api.anthropic.com"
@@ -551,7 +552,8 @@ def test_a_span_that_cannot_be_stored_is_rejected_alone(client: TestClient) -> N
     good = otlp_span("good", {}, trace=trace)
     negative = otlp_span("negative", {"gen_ai.usage.input_tokens": -5}, trace=trace)
     zero_id = otlp_span("zero", {}, trace="0" * 32)
-    body = request_json([good, negative, zero_id])
+    zero_parent = otlp_span("zero parent", {}, trace=trace, parent="0" * 16)  # "no parent", as some send it
+    body = request_json([good, negative, zero_id, zero_parent])
     answer = post_json(client, body)
     partial = answer["partialSuccess"]
     assert partial["rejectedSpans"] == 1
@@ -559,7 +561,8 @@ def test_a_span_that_cannot_be_stored_is_rejected_alone(client: TestClient) -> N
     # A value of the wrong type is not worth losing the span for: kept aside, with a warning.
     assert "prompt_tokens" in partial["errorMessage"] and "kept in span_attributes" in partial["errorMessage"]
     stored = {s["span_name"]: s for s in spans_of(client, trace).values()}
-    assert set(stored) == {"good", "negative"}
+    assert set(stored) == {"good", "negative", "zero parent"}
+    assert stored["zero parent"]["span_parent_id"] is None
     assert stored["negative"]["prompt_tokens"] == 0
     assert stored["negative"]["span_attributes"]["prompt_tokens"] == -5
 
@@ -584,6 +587,16 @@ def test_bodies_that_cannot_be_read_are_refused_whole(client: TestClient) -> Non
         assert r.status_code == status, (body, r.text)
         assert word in r.json()["detail"], r.text
     assert client.post("/v1/traces", content=b"", headers=PROTOBUF).status_code == 200  # an empty request
+    r = client.post("/v1/traces", content=b"hi", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415, r.text
+    assert "text/plain" in r.json()["detail"]
+    # Without a Content-Type the body says which it is.
+    trace = hex_id(16)
+    spans, _ = respan_trace(trace)
+    for raw in (orjson.dumps(request_json(spans)), to_protobuf(request_json(spans))):
+        r = client.post("/v1/traces", content=raw, headers={"Content-Type": ""})
+        assert r.status_code == 200, r.text
+    assert len(spans_of(client, trace)) == 3
 
 
 def test_otlp_needs_an_api_key(client: TestClient) -> None:
@@ -669,7 +682,8 @@ def test_legacy_ingest_reports_bad_rows(client: TestClient) -> None:
     assert [s["span_name"] for s in spans_of(client, trace).values()] == ["kept"]
 
     r = client.post("/api/v1/traces/ingest", json=[{"span_name": "x"}])
-    assert r.status_code == 422, r.text
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["index"] == 0
     assert client.post("/api/v1/traces/ingest", json={"data": "x"}).status_code == 422
     assert (
         client.post("/api/v1/traces/ingest", content=b"[", headers={"Content-Type": "application/json"}).status_code

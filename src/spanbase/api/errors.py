@@ -21,6 +21,7 @@ from spanbase.domain.errors import (
     StoreUnavailable,
     TooLarge,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from spanbase.ingest.ingestor import InvalidBody, MalformedJSON, field_name
 
@@ -59,6 +60,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(MalformedJSON)
     async def _malformed(_: Request, exc: MalformedJSON) -> JSONResponse:
         return detail(400, str(exc))
+
+    @app.exception_handler(UnsupportedMediaType)
+    async def _media_type(_: Request, exc: UnsupportedMediaType) -> JSONResponse:
+        return detail(415, str(exc))
 
     @app.exception_handler(TooLarge)
     async def _too_large(_: Request, exc: TooLarge) -> JSONResponse:

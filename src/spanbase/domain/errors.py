@@ -41,5 +41,9 @@ class StoreUnavailable(SpanbaseError):
     the client should retry (503 with Retry-After)."""
 
 
+class UnsupportedMediaType(SpanbaseError):
+    """A body in an encoding the endpoint does not read (415)."""
+
+
 class BadRequest(SpanbaseError):
     """A request that cannot be answered as asked (400): a bad query parameter, filter or body."""

@@ -454,13 +454,14 @@ def span_fields(span: OtlpSpan) -> tuple[dict[str, Any], str | None]:
         raise ValueError("traceId: must be 32 hex digits, not all zero")
     if not _valid_id(span.span_id, 8):
         raise ValueError("spanId: must be 16 hex digits, not all zero")
-    if span.parent_id and not _valid_id(span.parent_id, 8):
+    parent = span.parent_id if span.parent_id.strip("0") else ""  # some exporters send zeros for "no parent"
+    if parent and not _valid_id(parent, 8):
         raise ValueError("parentSpanId: must be 16 hex digits, or absent for a root span")
     s = _sort(span.attributes)
     out: dict[str, Any] = {
         "trace_unique_id": span.trace_id,
         "span_unique_id": span.span_id,
-        "span_parent_id": span.parent_id or None,
+        "span_parent_id": parent or None,
     }
     for slot, (_, value) in s.found.items():
         if slot[0] != "_":
@@ -468,6 +469,9 @@ def span_fields(span: OtlpSpan) -> tuple[dict[str, Any], str | None]:
     out["span_name"] = str(out.get("span_name") or span.name)
     out["log_type"] = _log_type(s)
     _input_output(s, out)
+    output = out.get("output")
+    if isinstance(output, dict) and isinstance(output.get("tool_calls"), list):
+        out["tool_calls"] = output["tool_calls"]
     tools = _tools(s.indexed.get("llm.request.functions."))
     if tools:
         out["tools"] = tools

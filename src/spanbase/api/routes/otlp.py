@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from spanbase.api.deps import Auth, Body, Ingestor
 from spanbase.api.responses import JSONResponse
+from spanbase.domain.errors import UnsupportedMediaType
 from spanbase.ingest.otlp import parse_legacy_ingest, parse_otlp, partial_success_message
 
 router = APIRouter(tags=["traces"])
@@ -23,13 +24,17 @@ PROTOBUF = "application/x-protobuf"
 
 
 def is_protobuf(content_type: str, body: bytes) -> bool:
-    """By Content-Type; without one, JSON is told apart by its first byte (a protobuf request starts
-    with field 1's tag, 0x0a)."""
+    """By Content-Type (OTLP/HTTP knows two, anything else is a 415); without one, JSON is told apart by
+    its first byte (a protobuf request starts with field 1's tag, 0x0a)."""
     kind = content_type.split(";")[0].strip().lower()
-    if "protobuf" in kind:
+    if kind in ("application/x-protobuf", "application/protobuf"):
         return True
-    if "json" in kind:
+    if kind == "application/json":
         return False
+    if kind:
+        raise UnsupportedMediaType(
+            f"Content-Type {kind!r} is not supported: send application/x-protobuf or application/json"
+        )
     return body.lstrip()[:1] != b"{"
 
 
@@ -67,4 +72,5 @@ async def ingest_trace_spans(principal: Auth, body: Body, ingestor: Ingestor) ->
         "error_count": len(result.errors),
         "errors": result.errors,
     }
-    return JSONResponse(content, status_code=200 if result.success_count or not result.errors else 422)
+    # Nothing stored of a body that had spans: a 400, the errors per row as for bulk (spec §3.6).
+    return JSONResponse(content, status_code=200 if result.success_count or not result.errors else 400)
