@@ -57,7 +57,9 @@ def create_app(settings: Settings, *, say: Callable[[str], None] = log.warning) 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal parser
         if settings.parse_workers > 0:
-            parser = app.state.ingestor.parser = PoolParser(settings.parse_workers, prices)
+            pool = PoolParser(settings.parse_workers, prices)
+            await pool.start()
+            parser = app.state.ingestor.parser = pool
         writer.start()
         try:
             yield
