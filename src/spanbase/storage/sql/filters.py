@@ -168,8 +168,9 @@ class Target:
     span_level: frozenset[str] = frozenset()
     spans_match: Callable[[Pred], Pred] | None = None
     span_target: Target | None = None
-    # Fields with a faster way to compile an operator than the generic one (unique_id = ...).
-    special: Mapping[tuple[str, Op], Callable[[Condition], Pred]] | None = None
+    # Fields with a faster way to compile an operator than the generic one (unique_id = ...); None from
+    # one means "compile this condition the generic way".
+    special: Mapping[tuple[str, Op], Callable[[Condition], Pred | None]] | None = None
     tags_per_row: bool = False
 
 
@@ -208,7 +209,9 @@ def _condition(c: Condition, target: Target) -> Pred:
         assert target.spans_match is not None and target.span_target is not None
         return target.spans_match(_condition(c, target.span_target))
     if target.special and (c.field, c.op) in target.special:
-        return target.special[(c.field, c.op)](c)
+        pred = target.special[(c.field, c.op)](c)
+        if pred is not None:
+            return pred
     if c.type is FieldType.METADATA:
         return _metadata(c, target)
     col = target.columns[c.field]
