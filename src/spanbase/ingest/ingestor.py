@@ -74,6 +74,16 @@ def errors_by_field(errors: list[ErrorDetails], skip: int = 0) -> dict[str, list
     return dict(by_field)
 
 
+def describe(error: ValidationError) -> str:
+    """A span's validation errors in one line: "field: message; field: message"."""
+    return "; ".join(f"{name}: {'; '.join(messages)}" for name, messages in errors_by_field(error.errors()).items())
+
+
+def normalize_fields(fields: Any, ctx: IngestContext) -> SpanRecord:
+    """Fields built from another format (OTLP, a legacy ingest row) -> a record, as a REST span is."""
+    return normalize(span_adapter.validate_python(fields), ctx)
+
+
 def _check_json(error: ValidationError) -> None:
     for e in error.errors():
         if e["type"] == "json_invalid":

@@ -58,7 +58,7 @@ def _start_worker() -> None:
     global _worker_prices
     _worker_prices = PriceBook()
     # Imported now rather than by the first OTLP request (the protobuf classes take ~0.3 s to load).
-    import spanbase.ingest.otlp  # noqa: F401
+    import spanbase.otlp.ingest  # noqa: F401
 
 
 def _ready() -> bool:

@@ -16,7 +16,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from spanbase.api.deps import Auth, Body, Ingestor
 from spanbase.api.responses import JSONResponse
 from spanbase.domain.errors import UnsupportedMediaType
-from spanbase.ingest.otlp import parse_legacy_ingest, parse_otlp, partial_success_message
+from spanbase.ingest.legacy import parse_legacy_ingest
+from spanbase.otlp.ingest import parse_otlp, partial_success_message
 
 router = APIRouter(tags=["traces"])
 

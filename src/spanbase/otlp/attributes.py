@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from spanbase.ingest.otlp_decode import SPAN_KINDS, STATUS_ERROR, OtlpSpan
+from spanbase.otlp.decode import SPAN_KINDS, STATUS_ERROR, OtlpSpan
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""OpenTelemetry traces (OTLP/HTTP, protobuf and JSON) -> the same spans the REST endpoints store."""
