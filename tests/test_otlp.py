@@ -291,6 +291,19 @@ def test_a_respan_tracing_trace_is_stored_as_spans_and_a_tree(client: TestClient
     }
     assert chat["latency"] == pytest.approx(0.5)
     assert tree(client, trace) == [(0, "answer"), (1, "ask_llm"), (2, "llm.gpt-4o-mini")]
+    # A reserved key is never returned, has no tag row (domain.spans.tags_for), and still filters.
+    for filters, found in (
+        ({"metadata___tracing_sdk_version": {"operator": "", "value": "2.24.0"}}, 3),
+        ({"metadata___tracing_sdk_version": {"operator": "in", "value": ["2.0", "2.24.0"]}}, 3),
+        ({"metadata___tracing_sdk_version": {"operator": "", "value": "1.0"}}, 0),
+        ({"metadata__plan": {"operator": "", "value": "pro"}}, 3),
+    ):
+        r = client.post(
+            "/api/request-logs/list/?start_time=2000-01-01T00:00:00Z&end_time=2100-01-01T00:00:00Z",
+            json={"filters": {"trace_unique_id": {"operator": "", "value": [trace]}, **filters}},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["total_count"] == found, filters
 
 
 def test_the_same_cost_as_the_same_span_sent_by_rest(client: TestClient) -> None:

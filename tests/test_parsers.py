@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from spanbase.app import create_app
 from spanbase.settings import Settings
 from tests.conftest import make_tenant
+from tests.test_otlp import hex_id, request_json, respan_trace, to_protobuf
 
 BULK = "/api/request-logs/bulk/"
 LOGS: list[dict[str, Any]] = [
@@ -70,3 +71,41 @@ def test_a_span_over_the_limit_is_a_413_from_the_worker(settings: Settings) -> N
         r = c.post(BULK, json={"logs": [{"model": "m", "input": "x" * 5000}]})
     assert r.status_code == 413
     assert "1000 byte limit" in r.json()["detail"]
+
+
+def _derived(client: TestClient, trace: str) -> dict[str, Any]:
+    """What the derived tables say of one trace: the trace row, the summary, the thread, the customer,
+    and a metadata filter (the tags)."""
+    window = "start_time=2000-01-01T00:00:00Z&end_time=2100-01-01T00:00:00Z"
+    drop = {"organization_id", "unique_organization_id", "organization_key_id", "id", "unique_id"}
+
+    def clean(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in row.items() if k not in drop}
+
+    traces = client.post(f"/api/traces/list/?{window}", json={}).json()["results"]
+    summary = client.post(f"/api/request-logs/summary/?{window}", json={}).json()
+    tagged = client.post(f"/api/request-logs/list/?{window}", json={"filters": {"metadata__plan": {"value": "pro"}}})
+    tree = client.get(f"/api/traces/{trace}/").json()
+    return {
+        "traces": [clean(t) for t in traces],
+        "summary": summary,
+        "threads": [clean(t) for t in client.post("/api/log_threads/", json={}).json()["results"]],
+        "customers": [clean(c) for c in client.post("/api/users/list/", json={}).json()["results"]],
+        "tagged": tagged.json()["total_count"],
+        "root": tree["span_tree"][0]["span_name"],
+    }
+
+
+def test_what_a_worker_derives_is_what_the_server_derives(client: TestClient, pooled: TestClient) -> None:
+    """Spans that come back from a worker (as tuples) make the same traces, threads, customers, rollups
+    and metadata tags as spans parsed in the server."""
+    trace = hex_id(16)
+    spans, _ = respan_trace(trace)
+    body = to_protobuf(request_json(spans))
+    for c in (client, pooled):
+        r = c.post("/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+        assert r.status_code == 200, r.text
+    inline, worker = _derived(client, trace), _derived(pooled, trace)
+    assert inline == worker
+    assert worker["tagged"] == 3 and worker["root"] == "answer"
+    assert len(worker["traces"]) == 1 and worker["traces"][0]["span_count"] == 3

@@ -98,10 +98,16 @@ _TAG_CACHE_MAX = 100_000
 
 def tags_for(org_id: int, environment: str, metadata: dict[str, str]) -> tuple[int, ...]:
     """The tags of a span's metadata. Metadata values repeat (plans, regions, versions): the numbers are
-    cached, which took hashing from a third of the derived rows' cost to almost nothing."""
+    cached, which took hashing from a third of the derived rows' cost to almost nothing.
+
+    Reserved keys (a leading "_", never returned) have none: respan-tracing puts _tracing_sdk_version
+    on every span, a tag row each for a key no one reads back. A filter on one reads the metadata itself.
+    """
     cache = _TAG_CACHE
     out = []
     for k, v in metadata.items():
+        if k[:1] == "_":
+            continue
         key = (org_id, environment, k, v)
         tag = cache.get(key)
         if tag is None:

@@ -377,7 +377,7 @@ def _metadata(c: Condition, target: Target) -> Pred:
     d = target.dialect
     key = c.metadata_key
     values = [str(v) for v in c.values]
-    if c.op in (Op.EQ, Op.IN) and target.metadata_tags is not None:
+    if c.op in (Op.EQ, Op.IN) and target.metadata_tags is not None and not key.startswith("_"):  # see tags_for
         return target.metadata_tags(key, values, target.tags_per_row) if values else false()
     value = d.metadata_value(target.metadata, key)
     if c.op in (Op.ISNULL, Op.HAS_KEY):
