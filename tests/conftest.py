@@ -7,6 +7,9 @@ fresh database and drops it at the end. No mocks of either database.
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from spanbase.app import create_app
@@ -91,3 +95,29 @@ def client(settings: Settings, tenant: Tenant) -> Iterator[TestClient]:
     app = create_app(settings, say=lambda _: None)
     with TestClient(app, headers=tenant.headers) as c:
         yield c
+
+
+@pytest.fixture
+def base_url(settings: Settings, tenant: Tenant) -> Iterator[str]:
+    """The root URL of a uvicorn server serving create_app(settings) in a thread of this process, for the
+    real clients to talk to over a socket; stopped (and its writer drained) after."""
+    app = create_app(settings, say=lambda _: None)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive(), "uvicorn exited before it started"
+        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+        assert not thread.is_alive(), "uvicorn did not stop"

@@ -23,7 +23,6 @@ import base64
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -37,7 +36,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -54,8 +52,6 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from spanbase.app import create_app
-from spanbase.settings import Settings
 from tests.conftest import Tenant
 from tests.otlp_venvs import VenvBuildError, tracer_venv
 
@@ -66,31 +62,6 @@ KEYWORDSAI = ("keywordsai-tracing", "0.0.59")
 LLM_LOG_TYPES = frozenset({"generation", "chat", "llm"})
 
 # ------------------------------------------------------------------------------------------ the server
-
-
-@pytest.fixture
-def base_url(settings: Settings, tenant: Tenant) -> Iterator[str]:
-    """The root URL of a uvicorn server serving create_app(settings); stopped (and its writer drained) after."""
-    app = create_app(settings, say=lambda _: None)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-otlp", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn exited before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop"
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,13 +15,9 @@ from typing import Any, Protocol
 
 import httpx
 import pytest
-import uvicorn
 from respan import RespanClient
 from respan.core.api_error import ApiError
 from respan.errors import NotFoundError, UnprocessableEntityError
-
-from spanbase.app import create_app
-from spanbase.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -33,31 +28,6 @@ class Tenant(Protocol):
     organization: str
     key: str
     environment: str
-
-
-@pytest.fixture
-def base_url(settings: Settings, tenant: Tenant) -> Iterator[str]:
-    """The root URL of a uvicorn server serving create_app(settings); stopped (and its writer drained) after."""
-    app = create_app(settings, say=lambda _: None)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn exited before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop"
 
 
 class RequestLog:
