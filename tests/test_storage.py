@@ -16,7 +16,7 @@ from spanbase.query.fields import SPANS
 from spanbase.query.filters import parse_filters
 from spanbase.settings import Settings
 from spanbase.storage.sql.derived import trace_select
-from spanbase.storage.sql.engine import make_engine
+from spanbase.storage.sql.engine import make_engine, statistics_changed
 from spanbase.storage.sql.reader import make_reads
 from spanbase.storage.sql.spans import spans_of_traces
 from spanbase.storage.sql.statements import POSTGRES, SQLITE
@@ -125,4 +125,26 @@ def test_sqlite_reads_a_trace_id_filter_through_the_trace_index(settings: Settin
         for sql, params in by_trace:
             plan = _sqlite_plan(settings, sql, list(params))
             assert "ix_spans_trace" in plan and "timestamp_us" not in plan, plan
+    engine.dispose()
+
+
+def test_sqlite_readers_reload_the_statistics_after_the_writer_analyzes(settings: Settings) -> None:
+    """A SQLite connection reads the planner's statistics when it opens; pooled readers planned with
+    those of a nearly empty table long after the writer's ANALYZE (a thread read in 8 or 400 ms)."""
+    if settings.database_url:
+        pytest.skip("SQLite connections")
+    engine = make_engine(settings)
+    seen: list[str] = []
+    with engine.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        assert isinstance(dbapi, sqlite3.Connection)
+        dbapi.set_trace_callback(seen.append)
+    with engine.connect() as conn:  # the same pooled connection, statistics unchanged: no reload
+        conn.exec_driver_sql("SELECT 1")
+    assert not [s for s in seen if s.startswith("ANALYZE")], seen
+    statistics_changed()
+    for _ in range(2):
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    assert [s for s in seen if s.startswith("ANALYZE")] == ["ANALYZE sqlite_schema"], seen
     engine.dispose()

@@ -37,7 +37,13 @@ from spanbase.storage.sql.derived import (
     tags_of,
 )
 from spanbase.storage.sql.dialects import postgres_type_name, register_json_text_dumper
-from spanbase.storage.sql.engine import connect_postgres, connect_sqlite, database_url, is_sqlite
+from spanbase.storage.sql.engine import (
+    connect_postgres,
+    connect_sqlite,
+    database_url,
+    is_sqlite,
+    statistics_changed,
+)
 from spanbase.storage.sql.reads import MAX_LISTED_DAYS
 from spanbase.storage.sql.statements import POSTGRES, SQLITE, Execute, Sql, chunks, rows_per_statement
 from spanbase.storage.sql.tables import spans
@@ -244,6 +250,7 @@ class _Writer:
                 # The highest row id stands for the size (a count(*) scanned the table: 6% of the writer).
                 rows = next(iter(tx.execute("SELECT coalesce(max(id), 0) FROM spans", ())))[0]
                 self._analyze(tx.execute)
+            statistics_changed()  # after the commit: readers reload the new statistics
             self._analyzed_rows = int(rows)
             self._analyzed_at = time.monotonic()
             self._written = 0
