@@ -97,8 +97,8 @@ def _derived(client: TestClient, trace: str) -> dict[str, Any]:
 
 
 def test_what_a_worker_derives_is_what_the_server_derives(client: TestClient, pooled: TestClient) -> None:
-    """Spans that come back from a worker (as tuples) make the same traces, threads, customers, rollups
-    and metadata tags as spans parsed in the server."""
+    """The worker also derives the batch's trace, thread, customer, rollup and tag rows; they name the
+    batch's spans (tags, trace roots) by place across the trip back, and come out as the server's own."""
     trace = hex_id(16)
     spans, _ = respan_trace(trace)
     body = to_protobuf(request_json(spans))

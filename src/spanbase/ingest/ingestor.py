@@ -50,6 +50,8 @@ class BulkResult:
     records: list[SpanRecord] = field(default_factory=list)
     # Values that were kept aside rather than refused (OTLP: an attribute of the wrong type).
     warnings: list[str] = field(default_factory=list)
+    # What the store derives from `records`, when a parse worker made it (see parsers.Prepare).
+    prepared: object | None = None
 
 
 def field_name(loc: Sequence[int | str]) -> str:
@@ -207,5 +209,5 @@ class SpanIngestor:
     async def many(self, parse: BodyParser, body: bytes, principal: Principal, log_method: str) -> BulkResult:
         """A body of many spans (bulk, OTLP, the legacy trace ingest), parsed by `parse`, then written."""
         result = await self.parser.parse(parse, body, self._who(principal, log_method))
-        await self._writer.write(result.records)
+        await self._writer.write(result.records, result.prepared)
         return result

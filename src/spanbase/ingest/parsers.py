@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from operator import attrgetter
 from typing import Any, Protocol
@@ -26,6 +26,18 @@ _as_tuple = attrgetter(*_FIELDS)
 # A body of many spans -> its records and row errors: `parse_bulk`, `parse_otlp`, `parse_legacy_ingest`.
 # Module-level functions, so a worker process is sent a reference to one, not code.
 BodyParser = Callable[[bytes, Who, PriceBook], BulkResult]
+
+
+class Prepared(Protocol):
+    """What a store derives from a batch in a worker (the rows of traces, rollups, ...), made whole
+    again in the server once the batch's records are rebuilt there."""
+
+    def attach(self, records: Sequence[SpanRecord]) -> object: ...
+
+
+# The store's derivation, run in the worker after parsing: off the server process's GIL, which its
+# HTTP handling and the writer's own Python share. A module-level function, sent by reference.
+Prepare = Callable[[Sequence[SpanRecord]], Prepared]
 
 
 class Parser(Protocol):
@@ -52,11 +64,13 @@ class InlineParser:
 # ----------------------------------------------------------------------------------- in the workers
 
 _worker_prices: PriceBook | None = None
+_worker_prepare: Prepare | None = None
 
 
-def _start_worker() -> None:
-    global _worker_prices
+def _start_worker(prepare: Prepare | None) -> None:
+    global _worker_prices, _worker_prepare
     _worker_prices = PriceBook()
+    _worker_prepare = prepare
     # Imported now rather than by the first OTLP request (the protobuf classes take ~0.3 s to load).
     import spanbase.otlp.ingest  # noqa: F401
 
@@ -67,10 +81,11 @@ def _ready() -> bool:
 
 def _parse_in_worker(
     parse: BodyParser, body: bytes, who: Who
-) -> tuple[int, list[dict[str, Any]], list[tuple[Any, ...]], list[str]]:
+) -> tuple[int, list[dict[str, Any]], list[tuple[Any, ...]], list[str], Prepared | None]:
     assert _worker_prices is not None, "the worker initializer builds the price book"
     result = parse(body, who, _worker_prices)
-    return result.success_count, result.errors, [_as_tuple(r) for r in result.records], result.warnings
+    prepared = _worker_prepare(result.records) if _worker_prepare is not None and result.records else None
+    return result.success_count, result.errors, [_as_tuple(r) for r in result.records], result.warnings, prepared
 
 
 # ----------------------------------------------------------------------------------- in the server
@@ -79,12 +94,15 @@ def _parse_in_worker(
 class PoolParser:
     """Parses bodies of many spans in `workers` processes; errors of the body (400, 413, 422) come back raised."""
 
-    def __init__(self, workers: int, prices: PriceBook) -> None:
+    def __init__(self, workers: int, prices: PriceBook, prepare: Prepare | None = None) -> None:
         self.prices = prices  # for the single-span create, parsed inline: one span is not worth a trip
         self._workers = workers
         # spawn, not fork: the server has threads (the writer, the thread pool) when the pool starts.
         self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(prepare,),
         )
 
     async def start(self) -> None:
@@ -94,8 +112,11 @@ class PoolParser:
 
     async def parse(self, parse: BodyParser, body: bytes, who: Who) -> BulkResult:
         loop = asyncio.get_running_loop()
-        count, errors, rows, warnings = await loop.run_in_executor(self._pool, _parse_in_worker, parse, body, who)
-        return BulkResult(count, errors, [SpanRecord(*row) for row in rows], warnings)
+        count, errors, rows, warnings, prepared = await loop.run_in_executor(
+            self._pool, _parse_in_worker, parse, body, who
+        )
+        records = [SpanRecord(*row) for row in rows]
+        return BulkResult(count, errors, records, warnings, None if prepared is None else prepared.attach(records))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)

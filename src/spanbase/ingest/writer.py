@@ -95,7 +95,9 @@ class SpanWriter:
         self._thread.join()
         self._thread = None
 
-    async def write(self, records: Sequence[SpanRecord]) -> None:
+    async def write(self, records: Sequence[SpanRecord], prepared: object | None = None) -> None:
+        """Queue `records`; return once they are committed. `prepared`: what the store's prepare makes of
+        them, when already made (by a parse worker); else it runs here, on the event loop's thread."""
         if not records:
             return
         n = len(records)
@@ -104,7 +106,8 @@ class SpanWriter:
                 raise Overloaded(retry_after=1)
             self._queued += n
         try:
-            prepared = self._prepare(records) if self._prepare is not None else None
+            if prepared is None and self._prepare is not None:
+                prepared = self._prepare(records)
         except BaseException:
             with self._lock:
                 self._queued -= n

@@ -298,6 +298,37 @@ def derive(records: Iterable[SpanRecord]) -> Derived:
     return d
 
 
+@dataclass
+class Portable:
+    """Derived rows made in a parse worker, for the trip back: the records they name (tags, trace
+    roots) by their place in the batch, since the records themselves travel apart, as tuples."""
+
+    derived: Derived
+    tags: list[tuple[int, int]]
+    roots: dict[EntityKey, int]
+
+    def attach(self, records: Sequence[SpanRecord]) -> Derived:
+        """The rows again, naming `records` (the batch, rebuilt in the same order)."""
+        d = self.derived
+        d.tags = [(tag, records[i]) for tag, i in self.tags]
+        for key, i in self.roots.items():
+            d.traces[key].root = records[i]
+        return d
+
+
+def derive_portable(records: Sequence[SpanRecord]) -> Portable:
+    d = derive(records)
+    place = {id(r): i for i, r in enumerate(records)}
+    tags = [(tag, place[id(r)]) for tag, r in d.tags]
+    roots: dict[EntityKey, int] = {}
+    for key, trace in d.traces.items():
+        if trace.root is not None:
+            roots[key] = place[id(trace.root)]
+            trace.root = None
+    d.tags = []
+    return Portable(d, tags, roots)
+
+
 def _add_trace(traces: dict[EntityKey, TraceDelta], key: EntityKey, r: SpanRecord) -> None:
     t = traces.get(key)
     if t is None:
