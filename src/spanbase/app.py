@@ -22,7 +22,6 @@ from spanbase.ingest.pricing import PriceBook
 from spanbase.ingest.writer import SpanWriter
 from spanbase.settings import Settings
 from spanbase.storage.sql import migrate
-from spanbase.storage.sql.derived import derive_portable
 from spanbase.storage.sql.engine import make_engine
 from spanbase.storage.sql.keys import KeyStore
 from spanbase.storage.sql.reader import make_reads
@@ -58,7 +57,7 @@ def create_app(settings: Settings, *, say: Callable[[str], None] = log.warning) 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal parser
         if settings.parse_workers > 0:
-            pool = PoolParser(settings.parse_workers, prices, derive_portable)
+            pool = PoolParser(settings.parse_workers, prices, span_store.prepare_in_worker)
             await pool.start()
             parser = app.state.ingestor.parser = pool
         writer.start()

@@ -76,9 +76,9 @@ def errors_by_field(errors: list[ErrorDetails], skip: int = 0) -> dict[str, list
     return dict(by_field)
 
 
-def describe(error: ValidationError) -> str:
+def describe(errors: list[ErrorDetails], skip: int = 0) -> str:
     """A span's validation errors in one line: "field: message; field: message"."""
-    return "; ".join(f"{name}: {'; '.join(messages)}" for name, messages in errors_by_field(error.errors()).items())
+    return "; ".join(f"{name}: {'; '.join(messages)}" for name, messages in errors_by_field(errors, skip).items())
 
 
 def normalize_fields(fields: Any, ctx: IngestContext) -> SpanRecord:
@@ -166,8 +166,7 @@ def _valid_rows(body: bytes, error: ValidationError, result: BulkResult) -> list
     if whole:
         raise InvalidBody(errors_by_field(whole))
     for index, errors in row_errors.items():
-        messages = "; ".join(f"{f}: {'; '.join(m)}" for f, m in errors_by_field(errors, skip=2).items())
-        result.errors.append({"index": index, "error": messages})
+        result.errors.append({"index": index, "error": describe(errors, skip=2)})
     logs = raw_bulk_adapter.validate_json(body)["logs"]
     return [(i, span_adapter.validate_python(raw)) for i, raw in enumerate(logs) if i not in row_errors]
 

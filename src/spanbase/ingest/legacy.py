@@ -31,7 +31,7 @@ def parse_legacy_ingest(body: bytes, who: Who, prices: PriceBook) -> BulkResult:
                     raise FieldError(required, "is required")
             result.records.append(normalize_fields(row, ctx))
         except ValidationError as e:
-            result.errors.append({"index": index, "error": describe(e)})
+            result.errors.append({"index": index, "error": describe(e.errors())})
         except (FieldError, TooLarge) as e:
             result.errors.append({"index": index, "error": str(e)})
     result.success_count = len(result.records)

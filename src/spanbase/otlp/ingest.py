@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from spanbase.domain.errors import FieldError, TooLarge
+from spanbase.domain.spans import SpanRecord
 from spanbase.ingest.decompress import decompress
 from spanbase.ingest.ingestor import BulkResult, Who, describe, normalize_fields
 from spanbase.ingest.normalize import IngestContext
@@ -30,26 +31,25 @@ MAX_REPORTED_ERRORS = 20
 _REQUIRED = frozenset({"trace_unique_id", "span_unique_id", "span_parent_id", "start_time", "timestamp", "latency"})
 
 
-def _set_aside(fields: dict[str, Any], error: ValidationError) -> list[str] | None:
-    """Move the fields `error` names into span_attributes; None when one of them is required."""
+def _set_aside(fields: dict[str, Any], error: ValidationError) -> bool:
+    """Move the fields `error` names into span_attributes; False (nothing moved) when one is required."""
     bad = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
     if not bad or bad & _REQUIRED or "span_attributes" in bad:
-        return None
+        return False
     aside = fields.setdefault("span_attributes", {})
     for name in bad:
         aside[name] = fields.pop(name)
-    return sorted(bad)
+    return True
 
 
-def _otlp_record(fields: dict[str, Any], ctx: IngestContext, name: str, warnings: list[str]) -> Any:
+def _otlp_record(fields: dict[str, Any], ctx: IngestContext, name: str, warnings: list[str]) -> SpanRecord:
     try:
         return normalize_fields(fields, ctx)
     except ValidationError as e:
-        aside = _set_aside(fields, e)
-        if aside is None:
+        if not _set_aside(fields, e):
             raise
         record = normalize_fields(fields, ctx)
-        warnings.append(f"{name}: {describe(e)} (kept in span_attributes)")
+        warnings.append(f"{name}: {describe(e.errors())} (kept in span_attributes)")
         return record
 
 
@@ -67,7 +67,7 @@ def _ingest_otlp(spans: Iterable[OtlpSpan], who: Who, prices: PriceBook) -> Bulk
                 ctx = contexts[method] = replace(base, log_method=method)
             result.records.append(_otlp_record(fields, ctx, name, result.warnings))
         except ValidationError as e:
-            result.errors.append({"index": index, "error": f"{name}: {describe(e)}"})
+            result.errors.append({"index": index, "error": f"{name}: {describe(e.errors())}"})
         except (FieldError, TooLarge, ValueError) as e:
             result.errors.append({"index": index, "error": f"{name}: {e}"})
     result.success_count = len(result.records)

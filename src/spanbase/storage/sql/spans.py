@@ -33,6 +33,7 @@ from spanbase.storage.sql.derived import (
     StoredTrace,
     StoredTraces,
     derive,
+    derive_portable,
     metadata_of,
     tags_of,
 )
@@ -519,3 +520,7 @@ class SqlSpanStore:
 
     def prepare(self, records: Sequence[SpanRecord]) -> object:
         return prepare(records)
+
+    # The same rows made in a parse worker, for the trip back (derived.Portable); a module-level
+    # function, which a worker process is given by reference.
+    prepare_in_worker = staticmethod(derive_portable)
