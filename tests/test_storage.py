@@ -15,6 +15,7 @@ from spanbase.domain.queries import ListQuery, PageRequest, Scope, Sort, Window
 from spanbase.query.fields import SPANS
 from spanbase.query.filters import parse_filters
 from spanbase.settings import Settings
+from spanbase.storage.sql import migrate
 from spanbase.storage.sql.derived import trace_select
 from spanbase.storage.sql.engine import make_engine, statistics_changed
 from spanbase.storage.sql.reader import make_reads
@@ -130,21 +131,31 @@ def test_sqlite_reads_a_trace_id_filter_through_the_trace_index(settings: Settin
 
 def test_sqlite_readers_reload_the_statistics_after_the_writer_analyzes(settings: Settings) -> None:
     """A SQLite connection reads the planner's statistics when it opens; pooled readers planned with
-    those of a nearly empty table long after the writer's ANALYZE (a thread read in 8 or 400 ms)."""
+    those of a nearly empty table long after the writer's ANALYZE (a thread read in 8 or 400 ms). After
+    a change a reader is a new connection, opened while the writer holds its lock: reloading in place
+    (ANALYZE sqlite_schema) takes the write lock and waited for the writer."""
     if settings.database_url:
         pytest.skip("SQLite connections")
     engine = make_engine(settings)
-    seen: list[str] = []
-    with engine.connect() as conn:
-        dbapi = conn.connection.dbapi_connection
-        assert isinstance(dbapi, sqlite3.Connection)
-        dbapi.set_trace_callback(seen.append)
-    with engine.connect() as conn:  # the same pooled connection, statistics unchanged: no reload
-        conn.exec_driver_sql("SELECT 1")
-    assert not [s for s in seen if s.startswith("ANALYZE")], seen
-    statistics_changed()
-    for _ in range(2):
+    migrate.upgrade(engine)
+
+    def reader() -> object:
         with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    assert [s for s in seen if s.startswith("ANALYZE")] == ["ANALYZE sqlite_schema"], seen
+            conn.exec_driver_sql("SELECT count(*) FROM spans").scalar_one()
+            return conn.connection.dbapi_connection
+
+    first = reader()
+    assert reader() is first  # statistics unchanged: the pooled connection stays
+    writer = sqlite3.connect(settings.sqlite_path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the span writer mid-transaction, as under steady ingest
+    try:
+        statistics_changed()
+        started = time.monotonic()
+        second = reader()
+        assert time.monotonic() - started < 1.0, "the reader waited for the writer's lock"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert second is not first
+    assert reader() is second
     engine.dispose()

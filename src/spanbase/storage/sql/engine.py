@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import QueuePool
 
 from spanbase.settings import Settings
@@ -68,7 +69,9 @@ def raw_connect(settings: Settings) -> Any:
 # A SQLite connection reads the planner's statistics once, when it opens: pooled readers kept planning
 # with those of a nearly empty table after the writer's ANALYZE (a thread's 50 spans read through the
 # time index: 8 ms or 400 ms, by connection). Each ANALYZE moves this on, and a reader checked out
-# after one reloads them (ANALYZE sqlite_schema: ~3 ms, at most once a minute).
+# after one is replaced by a new connection, which reads them afresh (~1 ms). Not `ANALYZE
+# sqlite_schema`, which reloads them in place but takes the write lock: under steady ingest a reader
+# then waited for the writer's commits, up to the busy timeout, before its first query.
 _statistics_epoch = 0
 
 
@@ -97,10 +100,11 @@ def make_engine(settings: Settings) -> Engine:
             record.info["statistics"] = _statistics_epoch
 
         @event.listens_for(engine, "checkout")
-        def _fresh_statistics(dbapi_conn: sqlite3.Connection, record: Any, _proxy: Any) -> None:
+        def _fresh_statistics(_dbapi_conn: sqlite3.Connection, record: Any, _proxy: Any) -> None:
             if record.info.get("statistics") != _statistics_epoch:
-                dbapi_conn.execute("ANALYZE sqlite_schema")
-                record.info["statistics"] = _statistics_epoch
+                # The pool closes this connection and checks out a new one (whose connect event
+                # records the epoch it opened at).
+                raise DisconnectionError("planner statistics changed: reopen")
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
