@@ -70,9 +70,9 @@ def raw_connect(settings: Settings) -> Any:
 # with those of a nearly empty table after the writer's ANALYZE (a thread's 50 spans read through the
 # time index: 8 ms or 400 ms, by connection). Each ANALYZE moves this on, and a reader checked out
 # after one is replaced by a new connection, which reads them afresh (0.8 ms median to open and
-# query, measured on a 200k-span file). Not `ANALYZE
-# sqlite_schema`, which reloads them in place but takes the write lock: under steady ingest a reader
-# then waited for the writer's commits, up to the busy timeout, before its first query.
+# query, measured on a 200k-span file). Not `ANALYZE sqlite_schema`, which reloads them in place but
+# takes the write lock: under steady ingest a reader then waited for the writer's commits, up to the
+# busy timeout, before its first query.
 _statistics_epoch = 0
 
 
