@@ -10,6 +10,8 @@ This one times each stage alone, best of ``--repeat`` passes, in CPU microsecond
 - trip: the worker's answer (records as tuples, derived rows) pickled, unpickled and rebuilt;
 - write: the store's writer committing batches of ``--commit-spans`` spans, into a fresh SQLite
   file (and a fresh PostgreSQL database with ``--postgres URL``), the server's one writer thread.
+  With ``--statements``, the SQLite writer's CPU is also split by statement (INSERT INTO spans,
+  span_tags, COMMIT, ...).
 
     uv run python bench/stages.py
     uv run python bench/stages.py --spans 50000 --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
@@ -23,9 +25,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -40,7 +44,7 @@ from spanbase.settings import Settings
 from spanbase.storage.sql import migrate
 from spanbase.storage.sql.derived import derive_portable
 from spanbase.storage.sql.engine import make_engine
-from spanbase.storage.sql.spans import SqlSpanStore
+from spanbase.storage.sql.spans import SqliteBatchWriter, SqlSpanStore
 from spangen import batch_body, iter_batches
 
 WHO = Who(org_id=1, environment="prod", key_id=1, log_method="bench", received_us=0, max_span_bytes=1 << 20)
@@ -71,11 +75,34 @@ def trip(results: Sequence[BulkResult], portables: Sequence[object]) -> None:
         back.attach([SpanRecord(*row) for row in rows])
 
 
-def write_all(store: SqlSpanStore, records: Sequence[SpanRecord], commit_spans: int) -> float:
-    """CPU microseconds a span of the writer, committing ``commit_spans`` spans at a time."""
+class TimedConnection:
+    """A SQLite connection that adds each statement's CPU time to ``spent``, keyed by its first words."""
+
+    def __init__(self, conn: Any, spent: Counter[str]) -> None:
+        self._conn = conn
+        self._spent = spent
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        started = time.process_time()
+        try:
+            return self._conn.execute(sql, params)
+        finally:
+            self._spent[" ".join(sql.split()[:3])] += time.process_time() - started
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def write_all(
+    store: SqlSpanStore, records: Sequence[SpanRecord], commit_spans: int, spent: Counter[str] | None = None
+) -> float:
+    """CPU microseconds a span of the writer, committing ``commit_spans`` spans at a time; with
+    ``spent``, the SQLite writer's statements are timed into it."""
     batches = [records[i : i + commit_spans] for i in range(0, len(records), commit_spans)]
     prepared = [store.prepare(batch) for batch in batches]  # made by the parse workers, not the writer
     writer = store.open_writer()
+    if spent is not None and isinstance(writer, SqliteBatchWriter):
+        writer._conn = TimedConnection(writer._conn, spent)  # type: ignore[assignment]
     try:
         started = time.process_time()
         for batch, rows in zip(batches, prepared, strict=True):
@@ -130,10 +157,13 @@ def measure(
     for store_label, url in stores:
         with tempfile.TemporaryDirectory(prefix="sb-stages-") as tmp:
             store, close = fresh_store(url, Path(tmp))
+            spent: Counter[str] | None = Counter() if args.statements else None
             try:
-                figures.append((f"{label} write, {store_label}", write_all(store, records, args.commit_spans)))
+                figures.append((f"{label} write, {store_label}", write_all(store, records, args.commit_spans, spent)))
             finally:
                 close()
+            for statement, seconds in (spent or Counter()).most_common(6):
+                figures.append((f"  {statement}", seconds / spans * 1e6))
     return figures
 
 
@@ -143,6 +173,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="passes of each parse stage; the best counts")
     parser.add_argument("--commit-spans", type=int, default=2000, help="spans per writer commit (default 2,000)")
     parser.add_argument("--postgres", metavar="URL", help="also time the writer on a fresh database there")
+    parser.add_argument("--statements", action="store_true", help="split the SQLite writer's CPU by statement")
     args = parser.parse_args()
 
     for line in machine_lines():
@@ -162,7 +193,7 @@ def main() -> None:
 
     print(f"spans per stage: {args.spans:,}; writer commits of {args.commit_spans:,} spans; CPU us per span:")
     for label, us in figures:
-        print(f"  {label:<24} {us:8.1f}")
+        print(f"  {label:<30} {us:8.1f}")
     sys.stdout.flush()
 
 
