@@ -3,7 +3,10 @@ stored spans, the same row errors, the same whole-body errors (400, 413, 422).""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
+import platform
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from spanbase.app import create_app
+from spanbase.ingest.parsers import PoolParser
+from spanbase.ingest.pricing import PriceBook
+from spanbase.malloc import keep_freed_memory
 from spanbase.settings import Settings
 from tests.conftest import make_tenant
 from tests.test_otlp import hex_id, request_json, respan_trace, to_protobuf
@@ -109,3 +115,24 @@ def test_what_a_worker_derives_is_what_the_server_derives(client: TestClient, po
     assert inline == worker
     assert worker["tagged"] == 3 and worker["root"] == "answer"
     assert len(worker["traces"]) == 1 and worker["traces"][0]["span_count"] == 3
+
+
+def test_the_workers_run_at_the_niceness_they_are_given() -> None:
+    pool = PoolParser(1, PriceBook(), nice=5)
+    try:
+        asyncio.run(pool.start())
+        assert pool._pool.submit(os.nice, 0).result(timeout=60) == min(os.nice(0) + 5, 19)
+    finally:
+        pool.close()
+
+
+def test_the_parse_worker_niceness_is_a_setting() -> None:
+    assert Settings.from_env({}).parse_worker_nice == 10
+    assert Settings.from_env({"SPANBASE_PARSE_WORKER_NICE": "0"}).parse_worker_nice == 0
+    with pytest.raises(ValueError, match="SPANBASE_PARSE_WORKER_NICE"):
+        Settings.from_env({"SPANBASE_PARSE_WORKER_NICE": "20"})
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning is glibc's mallopt")
+def test_the_allocator_keeps_freed_memory_on_glibc() -> None:
+    assert keep_freed_memory()

@@ -57,7 +57,9 @@ def create_app(settings: Settings, *, say: Callable[[str], None] = log.warning) 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal parser
         if settings.parse_workers > 0:
-            pool = PoolParser(settings.parse_workers, prices, span_store.prepare_in_worker)
+            pool = PoolParser(
+                settings.parse_workers, prices, span_store.prepare_in_worker, nice=settings.parse_worker_nice
+            )
             await pool.start()
             parser = app.state.ingestor.parser = pool
         writer.start()

@@ -52,6 +52,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Processes that parse bulk and OTLP request bodies beside the server's own (0: parse in the server "
         "process; auto: one per CPU core, at most 4).",
     ),
+    Setting(
+        "SPANBASE_PARSE_WORKER_NICE",
+        "10",
+        "Niceness added to the parse workers (0 to 19), so that on a busy machine the server process, with "
+        "the one span writer, is given the CPU first.",
+    ),
     Setting("SPANBASE_LOG_LEVEL", "info", "Log level of the server."),
 )
 
@@ -78,6 +84,7 @@ class Settings:
     max_span_bytes: int = 20 * 1024 * 1024
     key_cache_seconds: float = 1.0
     parse_workers: int = field(default_factory=lambda: _workers("auto"))
+    parse_worker_nice: int = 10
     log_level: str = "info"
 
     @classmethod
@@ -97,6 +104,7 @@ class Settings:
             max_span_bytes=int(_read(e, "SPANBASE_MAX_SPAN_BYTES")),
             key_cache_seconds=float(_read(e, "SPANBASE_KEY_CACHE_SECONDS")),
             parse_workers=_workers(_read(e, "SPANBASE_PARSE_WORKERS")),
+            parse_worker_nice=_nice(_read(e, "SPANBASE_PARSE_WORKER_NICE")),
             log_level=_read(e, "SPANBASE_LOG_LEVEL"),
         )
         return replace(s, **{k: v for k, v in overrides.items() if v is not None})
@@ -115,3 +123,10 @@ def _workers(value: str) -> int:
     if value.strip().lower() == "auto":
         return max(1, min(_MAX_AUTO_WORKERS, len(os.sched_getaffinity(0))))
     return int(value)
+
+
+def _nice(value: str) -> int:
+    n = int(value)
+    if not 0 <= n <= 19:
+        raise ValueError(f"SPANBASE_PARSE_WORKER_NICE: must be from 0 to 19, not {n}")
+    return n
