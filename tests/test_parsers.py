@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from spanbase.app import create_app
 from spanbase.ingest.parsers import PoolParser
 from spanbase.ingest.pricing import PriceBook
-from spanbase.malloc import keep_freed_memory
 from spanbase.settings import Settings
+from spanbase.tuning import keep_freed_memory
 from tests.conftest import make_tenant
 from tests.test_otlp import hex_id, request_json, respan_trace, to_protobuf
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import signal
 import sys
@@ -17,11 +16,11 @@ from rich.text import Text
 
 from spanbase.domain.keys import new_key
 from spanbase.domain.spans import ENVIRONMENTS
-from spanbase.malloc import keep_freed_memory
 from spanbase.settings import SETTINGS, Settings
 from spanbase.storage.sql import migrate
 from spanbase.storage.sql.engine import make_engine
 from spanbase.storage.sql.keys import KeyStore
+from spanbase.tuning import keep_freed_memory, quiet_gc
 
 app = typer.Typer(help="spanbase: self-hosted LLM observability that speaks the Respan API.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -43,17 +42,12 @@ def serve(
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = settings.database_url.split("@")[-1] if settings.database_url else str(settings.sqlite_path)
     application = create_app(settings, say=lambda text: console.print(text, highlight=False, markup=False))
-    # A 500-span request makes ~100,000 objects, none in a reference cycle. With the default thresholds
-    # the cyclic GC runs full collections over every span in flight many times a request, which measured
-    # as most of the ingest CPU; the long-lived start-up objects are frozen out of its way as well.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(200_000, 50, 1000)
+    quiet_gc()
     # The span writer gives up the GIL for every SQL statement (sqlite3 and psycopg run without it) and
     # waits for it back behind the request handlers, up to a switch interval each time: with the
     # default 5 ms, a commit of ~40 statements waited ~200 ms. 0.5 ms measured 6,500 -> 7,500 spans/s.
     sys.setswitchinterval(0.0005)
-    keep_freed_memory()  # see spanbase.malloc; the parse workers do the same
+    keep_freed_memory()  # the parse workers do the same, and quiet their GC too
     console.print(
         f"spanbase on http://{settings.host}:{settings.port}  (store: {store})", highlight=False, markup=False
     )

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from spanbase.domain.spans import SpanRecord
 from spanbase.ingest.ingestor import BulkResult, Who
 from spanbase.ingest.pricing import PriceBook
-from spanbase.malloc import keep_freed_memory
+from spanbase.tuning import keep_freed_memory, quiet_gc
 
 _FIELDS = tuple(SpanRecord.__dataclass_fields__)
 _as_tuple = attrgetter(*_FIELDS)
@@ -82,6 +82,8 @@ def _start_worker(prepare: Prepare | None, nice: int) -> None:
     _worker_prepare = prepare
     # Imported now rather than by the first OTLP request (the protobuf classes take ~0.3 s to load).
     import spanbase.otlp.ingest  # noqa: F401
+
+    quiet_gc()  # after the imports, so what they made is frozen
 
 
 def _ready() -> bool:
