@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sqlite3
 import time
 from typing import Any
@@ -12,11 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from spanbase.domain.queries import ListQuery, PageRequest, Scope, Sort, Window
+from spanbase.domain.rollups import Aggregate
 from spanbase.query.fields import SPANS
 from spanbase.query.filters import parse_filters
 from spanbase.settings import Settings
 from spanbase.storage.sql import migrate
-from spanbase.storage.sql.derived import trace_select
+from spanbase.storage.sql.derived import EntityDelta, TraceDelta, trace_select
 from spanbase.storage.sql.engine import make_engine, statistics_changed
 from spanbase.storage.sql.reader import make_reads
 from spanbase.storage.sql.spans import spans_of_traces
@@ -159,3 +161,12 @@ def test_sqlite_readers_reload_the_statistics_after_the_writer_analyzes(settings
     assert second is not first
     assert reader() is second
     engine.dispose()
+
+
+def test_the_derived_rows_a_worker_sends_back_survive_pickling() -> None:
+    trace = TraceDelta(1, 2, 3, 4, span_count=2, cost_sum=0.5, name="root", model="gpt-4o")
+    entity = EntityDelta(1, 2, n=3, extra={"customer_identifier": "c"})
+    aggregate = Aggregate(n=3, latency_sum=1.5, hist={7: 2})
+    for row in (trace, entity, aggregate):
+        again = pickle.loads(pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL))
+        assert again == row and again is not row

@@ -19,6 +19,7 @@ from typing import Literal
 
 from spanbase.domain import histogram
 from spanbase.domain.histogram import Histogram
+from spanbase.domain.pickling import by_fields
 from spanbase.domain.spans import SpanRecord
 
 HOUR_US = 3_600_000_000
@@ -51,6 +52,7 @@ def ceil_to(us: int, grain_us: int) -> int:
     return -((-us) // grain_us) * grain_us
 
 
+@by_fields
 @dataclass(slots=True)
 class Aggregate:
     """Sums over a set of spans. Averages divide by the count of spans that had the value (`*_n`)."""

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from spanbase.domain import histogram
+from spanbase.domain.pickling import by_fields
 from spanbase.domain.rollups import AGGREGATE_COLUMNS, DAILY, DAILY_BY_CUSTOMER, HOURLY, Aggregate
 from spanbase.domain.rollups import GRAIN_US as _GRAIN_US
 from spanbase.domain.spans import LLM_LOG_TYPES, SpanRecord, is_root, tags_for
@@ -41,6 +42,7 @@ def tags_of(record: SpanRecord) -> tuple[int, ...]:
 # --------------------------------------------------------------------------------------------- deltas
 
 
+@by_fields
 @dataclass(slots=True)
 class TraceDelta:
     """A trace's row: aggregates of its spans, and the fields of its root span."""
@@ -126,6 +128,7 @@ _TRACE_SUMS = (
 )
 
 
+@by_fields
 @dataclass(slots=True)
 class EntityDelta:
     """A thread's or a customer's aggregates."""
