@@ -72,7 +72,7 @@ _worker_prepare: Prepare | None = None
 def _start_worker(prepare: Prepare | None, nice: int) -> None:
     global _worker_prices, _worker_prepare
     # The one span writer, in the server process, is the stage every span waits for; the workers are
-    # not (requests queue for them with a core's worth of slack). On two saturated cores, OTLP ingest
+    # not (under that load each of two was busy about half the time). On two saturated cores, OTLP ingest
     # of 200,000 spans measured 9,031 and 9,035 spans/s with the workers at the server's priority,
     # 10,291 and 10,966 at niceness 10.
     if nice:
