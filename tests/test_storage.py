@@ -65,6 +65,17 @@ def test_sqlite_pages_are_16_kib(settings: Settings, client: TestClient) -> None
         conn.close()
 
 
+def test_postgres_compresses_payloads_with_lz4(settings: Settings, client: TestClient) -> None:
+    """pglz cost the backend ~3x lz4's CPU a payload (migration 0003)."""
+    if not settings.database_url:
+        pytest.skip("a PostgreSQL column property")
+    words = " ".join(f"word{i}" for i in range(1500))  # ~13 KB: over TOAST's threshold, and compressible
+    assert client.post("/api/request-logs/bulk/", json={"logs": [{"model": "m", "input": words}]}).status_code == 201
+    with psycopg.connect(settings.database_url) as conn:
+        method = conn.execute("SELECT pg_column_compression(body) FROM span_payloads").fetchone()
+    assert method == ("lz4",)
+
+
 def test_postgres_resend_lookup_uses_the_trace_indexes(settings: Settings, client: TestClient) -> None:
     """On a table this small a sequential scan is the right plan, so the test forbids it: what it checks
     is that the indexes serve the lookups with every condition (the varchar column compared as text, say).
