@@ -75,7 +75,7 @@ def _start_worker(prepare: Prepare | None, nice: int) -> None:
     # not (under that load each of two was busy about half the time). On two saturated cores, OTLP ingest
     # of 200,000 spans measured 9,031 and 9,035 spans/s with the workers at the server's priority,
     # 10,291 and 10,966 at niceness 10.
-    if nice:
+    if nice and hasattr(os, "nice"):  # not on Windows
         os.nice(nice)
     keep_freed_memory()
     _worker_prices = PriceBook()
