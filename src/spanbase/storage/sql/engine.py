@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -113,4 +114,6 @@ def make_engine(settings: Settings) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+    # JSONB comes back through orjson rather than the standard library's json: a list page decodes the
+    # metadata of each of its rows.
+    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, json_deserializer=orjson.loads)

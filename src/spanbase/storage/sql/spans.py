@@ -474,11 +474,20 @@ class PostgresBatchWriter(_Writer):
                 conn.rollback()
             raise
 
+    # The tables whose plans depend on their size (autovacuum keeps up with the rest), and in spans and
+    # traces only the columns whose statistics steer a plan: what their indexes hold and the common
+    # filters. All columns (the metadata JSONB, error texts, random ids, which no plan estimate reads)
+    # took 1.2-1.5 s at 200k spans, this list about 0.45 s, the writer waiting all along. The metadata
+    # index is sampled too: the summary of a metadata filter joins it, and PostgreSQL chose a nested
+    # loop over it when it believed it empty.
+    _ANALYZE_SQL = (
+        "ANALYZE spans (org_id, environment, day, timestamp_us, trace_key, customer_identifier,"
+        " thread_identifier, cost, model, status, log_type), span_tags,"
+        " traces (org_id, environment, start_us, trace_key, name, customer_identifier, thread_identifier)"
+    )
+
     def _analyze(self, execute: Execute) -> None:
-        # The tables whose plans depend on their size; autovacuum keeps up with the rest. The metadata
-        # index is sampled too: the summary of a metadata filter joins it, and PostgreSQL chose a
-        # nested loop over it when it believed it empty.
-        execute("ANALYZE spans, span_tags, traces", ())
+        execute(self._ANALYZE_SQL, ())
 
     def _json_param(self) -> str:
         return "%s::jsonb"
