@@ -95,10 +95,13 @@ class SpanQueries:
             # Ordered across days, an index that leads with the day gives nothing: so each day gives its
             # best offset + limit rows in that index's order, and the page is cut from those.
             branches: list[Select[Any]] = []
-            target = _page_target(self._dialect, q.scope)
+            # Built once and shared by the branches: built per day, these clauses were a third of the
+            # server's CPU for a 7-day page.
+            in_scope = scoped(spans, q.scope)
+            matching = compile_filter(q.filter, _page_target(self._dialect, q.scope))
             start, end = q.window.start_us, q.window.end_us
             for day in days(start, end):
-                where = [scoped(spans, q.scope), spans.c.day == day, compile_filter(q.filter, target)]
+                where = [in_scope, spans.c.day == day, matching]
                 if per_day == "ix_spans_cost":
                     where.append(spans.c.cost.is_not(None))  # the index holds the spans that have a cost
                 if start > day * DAY_US or end < (day + 1) * DAY_US - 1:
@@ -122,7 +125,10 @@ class SpanQueries:
                     .limit(offset + limit)
                 )
                 branches.append(missing)
-            best = union_all(*(b.subquery().select() for b in branches)).subquery()
+            # SQLite takes no ORDER BY or LIMIT in a member of a UNION, unless wrapped in a subquery;
+            # PostgreSQL takes the members in parentheses, without the wrapping (~1.5 ms to build).
+            members = branches if self._dialect.name == "postgresql" else [b.subquery().select() for b in branches]
+            best = union_all(*members).subquery()
             query = (
                 select(best.c.id)
                 .order_by(*order_by(self._dialect, best.c.s, q.sort, best.c.t, best.c.id))

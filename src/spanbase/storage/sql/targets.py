@@ -3,7 +3,8 @@ rollups (query/fields.py names the fields; storage/sql/filters.py compiles condi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, exists, false, func, literal_column, or_, select
@@ -23,7 +24,8 @@ _SECONDS = 1e6
 _SPAN_RENAMES: dict[str, Expr] = {"timestamp": spans.c.timestamp_us, "start_time": spans.c.start_time_us}
 
 
-def span_columns() -> dict[str, Expr]:
+@cache  # built once: a list page asked for it three times, ~0.3 ms each
+def span_columns() -> Mapping[str, Expr]:
     columns: dict[str, Expr] = {c.name: c for c in spans.c}
     columns.update(_SPAN_RENAMES)
     columns["is_root_span"] = or_(spans.c.span_parent_id.is_(None), spans.c.span_parent_id == "")
