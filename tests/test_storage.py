@@ -237,3 +237,36 @@ def test_a_list_page_counts_on_a_connection_of_its_own(settings: Settings, clien
         reads.spans.list_spans(query, content=True)
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     engine.dispose()
+
+
+def test_sqlite_reads_a_thread_through_its_index(settings: Settings, client: TestClient) -> None:
+    """Ordered by time, SQLite's planner walked the organization's time index rather than sort the
+    thread's rows found through the thread index: 390 ms for 50 spans over 26 days at 1M spans."""
+    if settings.database_url:
+        pytest.skip("a SQLite query plan")
+    now = time.time()
+    logs = [
+        {"model": "m", "thread_identifier": f"th{i % 40}", "timestamp": now - i * 1800, "metadata": {"k": "v"}}
+        for i in range(2000)
+    ]
+    for chunk in (logs[:500], logs[500:1000], logs[1000:1500], logs[1500:]):
+        assert client.post("/api/request-logs/bulk/", json={"logs": chunk}).status_code == 201
+    conn = sqlite3.connect(settings.sqlite_path)
+    conn.execute("PRAGMA analysis_limit = 1000")
+    conn.execute("ANALYZE")
+    conn.close()
+
+    engine = make_engine(settings)
+    statements: list[tuple[str, Any]] = []
+    event.listen(
+        engine, "before_cursor_execute", lambda _c, _cur, sql, params, _x, _m: statements.append((sql, params))
+    )
+    reads = make_reads(engine)
+    found = reads.entities.get_thread(Scope(1, ("prod",)), "th7")
+    assert found is not None and len(found[1]) == 50
+    by_thread = [(sql, params) for sql, params in statements if "thread_identifier = ?" in sql and "FROM spans" in sql]
+    assert by_thread, statements
+    for sql, params in by_thread:
+        plan = _sqlite_plan(settings, sql, list(params))
+        assert "ix_spans_thread" in plan and "timestamp_us" not in plan, plan
+    engine.dispose()

@@ -199,7 +199,10 @@ class SpanQueries:
             on_days(window.start_us, window.end_us),
             spans.c.thread_identifier == thread_id,
         )
-        return self._found(conn, where, (spans.c.timestamp_us, spans.c.id))
+        # Ordered by "timestamp_us + 0", which no index gives: ordered by the column, SQLite's planner
+        # walked the organization's time index to skip the sort (a thread of 50 spans over 26 days, at
+        # 1M spans: 390 ms) rather than sort the thread's few rows found through its own index.
+        return self._found(conn, where, (spans.c.timestamp_us + 0, spans.c.id))
 
     def _found(self, conn: Connection, where: Sequence[Any], order: Sequence[Any]) -> list[dict[str, Any]]:
         """Spans by ids found first, then read: asked for every column at once, SQLite's planner walked
