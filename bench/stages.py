@@ -11,7 +11,8 @@ This one times each stage alone, best of ``--repeat`` passes, in CPU microsecond
 - write: the store's writer committing batches of ``--commit-spans`` spans, into a fresh SQLite
   file (and a fresh PostgreSQL database with ``--postgres URL``), the server's one writer thread.
   With ``--statements``, the SQLite writer's CPU is also split by statement (INSERT INTO spans,
-  span_tags, COMMIT, ...).
+  span_tags, COMMIT, ...), and the PostgreSQL writer's wall time (COPY spans, COPY span_payloads, ...:
+  mostly the backend's work, which the writer waits for).
 
     uv run python bench/stages.py
     uv run python bench/stages.py --spans 50000 --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
@@ -26,7 +27,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ from spanbase.settings import Settings
 from spanbase.storage.sql import migrate
 from spanbase.storage.sql.derived import derive_portable
 from spanbase.storage.sql.engine import make_engine
-from spanbase.storage.sql.spans import SqliteBatchWriter, SqlSpanStore
+from spanbase.storage.sql.spans import PostgresBatchWriter, SqliteBatchWriter, SqlSpanStore
 from spangen import batch_body, iter_batches
 
 WHO = Who(org_id=1, environment="prod", key_id=1, log_method="bench", received_us=0, max_span_bytes=1 << 20)
@@ -93,16 +95,61 @@ class TimedConnection:
         return getattr(self._conn, name)
 
 
+class TimedCursor:
+    """A PostgreSQL cursor that adds each statement's wall time to ``spent``, keyed by its first words:
+    the writer waits while the backend works, so this is mostly the backend's time, which its CPU
+    figure (the client's) leaves out."""
+
+    def __init__(self, cursor: Any, spent: Counter[str]) -> None:
+        self._cursor = cursor
+        self._spent = spent
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._cursor.execute(sql, params)
+        finally:
+            self._spent[" ".join(sql.split()[:3])] += time.perf_counter() - started
+
+    @contextmanager
+    def copy(self, sql: str) -> Iterator[Any]:
+        started = time.perf_counter()
+        try:
+            with self._cursor.copy(sql) as copy:
+                yield copy
+        finally:
+            self._spent[" ".join(sql.split()[:2])] += time.perf_counter() - started
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def _timed_postgres(writer: PostgresBatchWriter, spent: Counter[str]) -> None:
+    """Time the writer's statements, and its commits, into ``spent``."""
+    transaction = writer._transaction
+
+    @contextmanager
+    def timed() -> Iterator[Any]:
+        with transaction() as cursor:
+            yield TimedCursor(cursor, spent)
+            started = time.perf_counter()
+        spent["COMMIT"] += time.perf_counter() - started
+
+    writer._transaction = timed  # type: ignore[method-assign]
+
+
 def write_all(
     store: SqlSpanStore, records: Sequence[SpanRecord], commit_spans: int, spent: Counter[str] | None = None
 ) -> float:
     """CPU microseconds a span of the writer, committing ``commit_spans`` spans at a time; with
-    ``spent``, the SQLite writer's statements are timed into it."""
+    ``spent``, the writer's statements are timed into it (CPU on SQLite, wall time on PostgreSQL)."""
     batches = [records[i : i + commit_spans] for i in range(0, len(records), commit_spans)]
     prepared = [store.prepare(batch) for batch in batches]  # made by the parse workers, not the writer
     writer = store.open_writer()
     if spent is not None and isinstance(writer, SqliteBatchWriter):
         writer._conn = TimedConnection(writer._conn, spent)  # type: ignore[assignment]
+    elif spent is not None and isinstance(writer, PostgresBatchWriter):
+        _timed_postgres(writer, spent)
     try:
         started = time.process_time()
         for batch, rows in zip(batches, prepared, strict=True):
@@ -162,7 +209,7 @@ def measure(
                 figures.append((f"{label} write, {store_label}", write_all(store, records, args.commit_spans, spent)))
             finally:
                 close()
-            for statement, seconds in (spent or Counter()).most_common(6):
+            for statement, seconds in (spent or Counter()).most_common(8):
                 figures.append((f"  {statement}", seconds / spans * 1e6))
     return figures
 
@@ -173,7 +220,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="passes of each parse stage; the best counts")
     parser.add_argument("--commit-spans", type=int, default=2000, help="spans per writer commit (default 2,000)")
     parser.add_argument("--postgres", metavar="URL", help="also time the writer on a fresh database there")
-    parser.add_argument("--statements", action="store_true", help="split the SQLite writer's CPU by statement")
+    parser.add_argument("--statements", action="store_true", help="split the writers' time by statement")
     args = parser.parse_args()
 
     for line in machine_lines():
