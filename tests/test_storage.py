@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from spanbase.domain.queries import ListQuery, PageRequest, Scope, Sort, Window
 from spanbase.domain.rollups import Aggregate
@@ -42,6 +42,26 @@ def _sqlite_plan(settings: Settings, sql: str, params: list[object]) -> str:
 def _load(client: TestClient, n: int) -> None:
     logs = [{"model": "m", "trace_unique_id": f"t{i}", "span_unique_id": "s"} for i in range(n)]
     assert client.post("/api/request-logs/bulk/", json={"logs": logs}).status_code == 201
+
+
+def _load_and_sample(settings: Settings, client: TestClient, logs: list[dict[str, Any]]) -> None:
+    """Store the spans, then take SQLite's statistics as the writer does (sampled)."""
+    for start in range(0, len(logs), 500):
+        assert client.post("/api/request-logs/bulk/", json={"logs": logs[start : start + 500]}).status_code == 201
+    conn = sqlite3.connect(settings.sqlite_path)
+    conn.execute("PRAGMA analysis_limit = 1000")
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def _recording_engine(settings: Settings) -> tuple[Engine, list[tuple[str, Any]]]:
+    """An engine of the store, and the statements it runs (with their parameters), as it runs them."""
+    engine = make_engine(settings)
+    statements: list[tuple[str, Any]] = []
+    event.listen(
+        engine, "before_cursor_execute", lambda _c, _cur, sql, params, _x, _m: statements.append((sql, params))
+    )
+    return engine, statements
 
 
 def test_sqlite_resend_lookup_uses_the_trace_indexes(settings: Settings, client: TestClient) -> None:
@@ -109,18 +129,8 @@ def test_sqlite_reads_a_trace_id_filter_through_the_trace_index(settings: Settin
         {"model": "m", "trace_unique_id": f"t{i % 100}", "span_unique_id": f"s{i}", "timestamp": now - i / 10}
         for i in range(2000)
     ]
-    for chunk in (logs[:500], logs[500:1000], logs[1000:1500], logs[1500:]):
-        assert client.post("/api/request-logs/bulk/", json={"logs": chunk}).status_code == 201
-    conn = sqlite3.connect(settings.sqlite_path)
-    conn.execute("PRAGMA analysis_limit = 1000")
-    conn.execute("ANALYZE")
-    conn.close()
-
-    engine = make_engine(settings)
-    statements: list[tuple[str, Any]] = []
-    event.listen(
-        engine, "before_cursor_execute", lambda _c, _cur, sql, params, _x, _m: statements.append((sql, params))
-    )
+    _load_and_sample(settings, client, logs)
+    engine, statements = _recording_engine(settings)
     scope = Scope(1, ("prod",))
     window = Window(int((now - 3600) * 1e6), int((now + 60) * 1e6))
     for values in (["t7"], ["t7", "t8"]):
@@ -249,18 +259,8 @@ def test_sqlite_reads_a_thread_through_its_index(settings: Settings, client: Tes
         {"model": "m", "thread_identifier": f"th{i % 40}", "timestamp": now - i * 1800, "metadata": {"k": "v"}}
         for i in range(2000)
     ]
-    for chunk in (logs[:500], logs[500:1000], logs[1000:1500], logs[1500:]):
-        assert client.post("/api/request-logs/bulk/", json={"logs": chunk}).status_code == 201
-    conn = sqlite3.connect(settings.sqlite_path)
-    conn.execute("PRAGMA analysis_limit = 1000")
-    conn.execute("ANALYZE")
-    conn.close()
-
-    engine = make_engine(settings)
-    statements: list[tuple[str, Any]] = []
-    event.listen(
-        engine, "before_cursor_execute", lambda _c, _cur, sql, params, _x, _m: statements.append((sql, params))
-    )
+    _load_and_sample(settings, client, logs)
+    engine, statements = _recording_engine(settings)
     reads = make_reads(engine)
     found = reads.entities.get_thread(Scope(1, ("prod",)), "th7")
     assert found is not None and len(found[1]) == 50
